@@ -1,0 +1,39 @@
+"""One small hierarchy of errors, mapped to CLI exit codes."""
+
+from __future__ import annotations
+
+
+class OsservatorioError(Exception):
+    """Base class of every error raised on purpose by osservatorio."""
+
+    exit_code = 1
+
+
+class InputError(OsservatorioError):
+    """Bad input (theme file, option, data file) detected before any notebook starts.
+
+    Exit code 2. The message names the file, and where it applies the row, column or
+    key, and what is allowed.
+    """
+
+    exit_code = 2
+
+
+class ThemeError(InputError):
+    """A theme file is missing, unreadable or invalid."""
+
+
+class DataValidationError(InputError):
+    """A source table failed its schema."""
+
+    def __init__(self, message: str, failures: list[dict] | None = None):
+        super().__init__(message)
+        self.failures = failures or []
+
+
+class RunError(OsservatorioError):
+    """A theme run failed while executing its notebooks (exit code 1)."""
+
+
+class EstimationError(OsservatorioError):
+    """An estimator cannot be computed on the data given (e.g. no treated units)."""
