@@ -1,0 +1,278 @@
+"""Two-way fixed effects (TWFE) regression: unit and period effects absorbed by demeaning.
+
+``twfe`` estimates ``y_it = a_i + g_t + b * d_it + c'z_it + e_it`` without building
+dummies: outcome and regressors are demeaned (see ``demean``) and OLS is run on the
+residuals. Standard errors are cluster-robust (CRV1, clustered by unit unless told)
+with the small-sample conventions of pyfixest/fixest (see ``covariance``).
+
+Defaults match ``pyfixest.feols(..., vcov={"CRV1": cluster})`` of pyfixest 0.60:
+rows with a missing value in any used column are dropped (and counted), and
+fixed-effect singletons are dropped iteratively (``fixef_rm="singleton"``, also the
+pyfixest default); ``drop_singletons=False`` keeps them (``fixef_rm="none"``).
+
+Under staggered adoption with effects that vary across cohorts or over time the TWFE
+coefficient is a weighted average that can put negative weights on some effects;
+use ``osservatorio.evaluate.staggered`` there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from osservatorio.evaluate.covariance import Vcov, is_nested, vcov_crv1, vcov_hc1, vcov_iid
+from osservatorio.evaluate.demean import demean, singleton_mask
+from osservatorio.evaluate.results import EffectResult
+from osservatorio.exceptions import EstimationError, InputError
+
+VcovType = Literal["CRV1", "HC1", "iid"]
+
+
+@dataclass(frozen=True)
+class TwfeResult:
+    """TWFE estimate of the treatment coefficient plus the full coefficient table.
+
+    ``effect`` is the headline (units of the outcome per unit of the treatment
+    variable); ``coefs`` has one row per regressor (treatment first, then covariates)
+    with estimate, se, t, p_value, ci_low, ci_high; ``vcov`` is the coefficient
+    covariance in the same order.
+    """
+
+    effect: EffectResult
+    coefs: pd.DataFrame
+    vcov: np.ndarray
+    n_obs: int
+    n_clusters: int | None
+    n_units: int
+    n_periods: int
+    n_dropped_missing: int
+    n_dropped_singletons: int
+    df: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def estimate(self) -> float:
+        return self.effect.estimate
+
+    @property
+    def se(self) -> float:
+        return self.effect.se
+
+    @property
+    def ci_low(self) -> float:
+        return self.effect.ci_low
+
+    @property
+    def ci_high(self) -> float:
+        return self.effect.ci_high
+
+    @property
+    def p_value(self) -> float:
+        return self.effect.p_value
+
+
+@dataclass(frozen=True)
+class PanelArrays:
+    """Estimation sample as contiguous arrays: codes are 0..G-1 after all drops."""
+
+    y: np.ndarray
+    X: np.ndarray
+    names: list[str]
+    unit: np.ndarray
+    time: np.ndarray
+    cluster: np.ndarray | None
+    weights: np.ndarray | None
+    n_dropped_missing: int
+    n_dropped_singletons: int
+    keep: np.ndarray  # boolean mask of kept rows of the input frame
+
+
+@dataclass(frozen=True)
+class AbsorbedFit:
+    """OLS on demeaned data: coefficients, covariance and the sample used."""
+
+    beta: np.ndarray
+    vcov: Vcov
+    panel: PanelArrays
+
+
+def twfe(
+    data: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    unit: str,
+    time: str,
+    cluster: str | None = None,
+    covariates: Sequence[str] | None = None,
+    weights: str | None = None,
+    level: float = 0.95,
+    vcov: VcovType = "CRV1",
+    drop_singletons: bool = True,
+) -> TwfeResult:
+    """Estimate the TWFE coefficient of ``treatment`` on ``outcome``.
+
+    ``treatment`` is numeric (0/1 adoption indicator or a dose); ``unit`` and
+    ``time`` identify the panel (any hashable values); ``cluster`` defaults to
+    ``unit`` (ignored unless ``vcov="CRV1"``); ``weights`` names a column of positive
+    analytic weights (e.g. population). ``level`` is the confidence level of the
+    interval. Inference: t with G-1 df for CRV1, n-K otherwise.
+    """
+    covariates = list(covariates or [])
+    _validate(data, [outcome, treatment, unit, time, cluster, weights, *covariates], level, vcov)
+    if treatment in covariates or outcome in [treatment, *covariates]:
+        raise InputError("twfe: outcome, treatment and covariates must be distinct columns")
+    names = [treatment, *covariates]
+    X = np.column_stack([_numeric(data, c) for c in names])
+    fit = fit_absorbed(data, _numeric(data, outcome), X, names, unit, time,
+                       cluster if cluster is not None else unit, weights, vcov, drop_singletons)
+    coefs = coef_table(names, fit.beta, fit.vcov, level)
+    panel = fit.panel
+    treated_unit = np.bincount(panel.unit, weights=(panel.X[:, 0] != 0).astype(float)) > 0
+    row = coefs.iloc[0]
+    effect = EffectResult(
+        estimate=float(row["estimate"]), se=float(row["se"]), ci_low=float(row["ci_low"]),
+        ci_high=float(row["ci_high"]), p_value=float(row["p_value"]), n_obs=int(panel.y.size),
+        n_clusters=fit.vcov.n_clusters, n_treated=int(treated_unit.sum()),
+        n_control=int((~treated_unit).sum()), method="TWFE (unit and period effects)",
+        inference=describe_inference(fit.vcov, cluster or unit), level=level,
+        extra={"df": fit.vcov.df, "ssc": fit.vcov.ssc},
+    )
+    return TwfeResult(
+        effect=effect, coefs=coefs, vcov=fit.vcov.matrix, n_obs=int(panel.y.size),
+        n_clusters=fit.vcov.n_clusters, n_units=int(panel.unit.max()) + 1,
+        n_periods=int(panel.time.max()) + 1, n_dropped_missing=panel.n_dropped_missing,
+        n_dropped_singletons=panel.n_dropped_singletons, df=fit.vcov.df,
+    )
+
+
+def fit_absorbed(data: pd.DataFrame, y: np.ndarray, X: np.ndarray, names: list[str],
+                 unit: str, time: str, cluster: str | None, weights: str | None,
+                 vcov: VcovType = "CRV1", drop_singletons: bool = True) -> AbsorbedFit:
+    """Demean ``y`` and ``X`` by unit and period, run OLS and compute the covariance."""
+    panel = prepare_panel(data, y, X, names, unit, time, cluster, weights, drop_singletons)
+    fe = np.column_stack([panel.unit, panel.time])
+    both = demean(np.column_stack([panel.y, panel.X]), fe, panel.weights)
+    yd, Xd = both[:, 0], both[:, 1:]
+    _check_identified(Xd, panel.X, names)
+    w = panel.weights
+    Xw = Xd if w is None else Xd * w[:, None]
+    beta = np.linalg.solve(Xw.T @ Xd, Xw.T @ yd)
+    resid = yd - Xd @ beta
+    n_units, n_periods = int(panel.unit.max()) + 1, int(panel.time.max()) + 1
+    n_fe = n_units + n_periods - 1
+    if vcov == "CRV1":
+        nested = [levels for codes, levels in ((panel.unit, n_units), (panel.time, n_periods))
+                  if is_nested(codes, panel.cluster)]
+        v = vcov_crv1(Xd, resid, panel.cluster, weights=w, n_fe_absorbed=n_fe,
+                      fe_nested_in_cluster=nested)
+    elif vcov == "HC1":
+        v = vcov_hc1(Xd, resid, weights=w, n_fe_absorbed=n_fe)
+    else:
+        v = vcov_iid(Xd, resid, weights=w, n_fe_absorbed=n_fe)
+    return AbsorbedFit(beta=beta, vcov=v, panel=panel)
+
+
+def prepare_panel(data: pd.DataFrame, y: np.ndarray, X: np.ndarray, names: list[str],
+                  unit: str, time: str, cluster: str | None, weights: str | None,
+                  drop_singletons: bool = True) -> PanelArrays:
+    """Drop rows with missing values (and singletons), factorize ids once."""
+    unit_codes = pd.factorize(data[unit])[0]
+    time_codes = pd.factorize(data[time])[0]
+    keep = np.isfinite(y) & np.isfinite(X).all(axis=1) & (unit_codes >= 0) & (time_codes >= 0)
+    cluster_codes = None
+    if cluster is not None:
+        cluster_codes = unit_codes if cluster == unit else pd.factorize(data[cluster])[0]
+        keep &= cluster_codes >= 0
+    w = None
+    if weights is not None:
+        w = _numeric(data, weights)
+        keep &= np.isfinite(w)
+        if np.any(w[keep] <= 0):
+            raise InputError(f"weights column '{weights}' must be strictly positive")
+    n_missing = int(keep.size - keep.sum())
+    n_singletons = 0
+    if drop_singletons:
+        single = singleton_mask(np.column_stack([unit_codes[keep], time_codes[keep]]))
+        n_singletons = int(single.sum())
+        if n_singletons:
+            idx = np.flatnonzero(keep)
+            keep[idx[single]] = False
+    if not keep.any():
+        raise EstimationError("twfe: no observations left after dropping missing values")
+    all_kept = bool(keep.all())
+
+    def take(a):
+        return np.ascontiguousarray(a if all_kept else a[keep])
+
+    return PanelArrays(
+        y=take(y), X=take(X), names=names, unit=_recode(take(unit_codes)),
+        time=_recode(take(time_codes)),
+        cluster=None if cluster_codes is None else _recode(take(cluster_codes)),
+        weights=None if w is None else take(w), n_dropped_missing=n_missing,
+        n_dropped_singletons=n_singletons, keep=keep,
+    )
+
+
+def coef_table(names: list[str], beta: np.ndarray, vcov: Vcov, level: float) -> pd.DataFrame:
+    """Coefficient table with t-based p-values and intervals on ``vcov.df`` df."""
+    se = np.sqrt(np.diag(vcov.matrix))
+    tstat = beta / se
+    crit = stats.t.ppf(0.5 + level / 2, vcov.df)
+    return pd.DataFrame({
+        "term": names, "estimate": beta, "se": se, "t": tstat,
+        "p_value": 2 * stats.t.sf(np.abs(tstat), vcov.df),
+        "ci_low": beta - crit * se, "ci_high": beta + crit * se,
+    })
+
+
+def describe_inference(vcov: Vcov, cluster: str) -> str:
+    if vcov.kind == "CRV1":
+        return f"CRV1 cluster-robust by {cluster} ({vcov.n_clusters} clusters), t({vcov.df})"
+    return f"{vcov.kind}, t({vcov.df})"
+
+
+def _validate(data: pd.DataFrame, columns: list[str | None], level: float, vcov: str) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    missing = [c for c in columns if c is not None and c not in data.columns]
+    if missing:
+        raise InputError(f"column(s) not in data: {missing}; available: {list(data.columns)}")
+    if not 0 < level < 1:
+        raise InputError(f"level must be strictly between 0 and 1, got {level}")
+    if vcov not in get_args(VcovType):
+        raise InputError(f"vcov must be one of {get_args(VcovType)}, got {vcov!r}")
+
+
+def _numeric(data: pd.DataFrame, column: str) -> np.ndarray:
+    col = data[column]
+    if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+        raise InputError(f"column '{column}' must be numeric, got dtype {col.dtype}")
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _recode(codes: np.ndarray) -> np.ndarray:
+    """Make codes dense 0..G-1 (levels may have vanished with dropped rows)."""
+    present = np.bincount(codes)
+    if present.all():
+        return codes.astype(np.intp, copy=False)
+    new = np.cumsum(present > 0) - 1
+    return new[codes].astype(np.intp)
+
+
+def _check_identified(Xd: np.ndarray, X: np.ndarray, names: list[str]) -> None:
+    for j, name in enumerate(names):
+        scale = max(float(np.abs(X[:, j]).max()), 1e-300)
+        if float(np.abs(Xd[:, j]).max()) <= 1e-9 * scale:
+            raise EstimationError(
+                f"'{name}' is collinear with the unit and period effects (no variation "
+                "within units over time, or every unit treated at the same time)"
+            )
+    gram = Xd.T @ Xd
+    norm = np.sqrt(np.diag(gram))
+    if np.linalg.eigvalsh(gram / np.outer(norm, norm)).min() < 1e-10:
+        raise EstimationError(f"regressors {names} are collinear after absorbing the effects")
