@@ -1,0 +1,171 @@
+"""Command line: only argument parsing and printing; the work is in runner, batch, site."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import paths
+from .exceptions import OsservatorioError
+from .themes import Language
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="osservatorio: action-research workbench for the Observatory of the Social Economy.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: OsservatorioError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command("themes")
+def list_themes() -> None:
+    """List the themes in params/themes with design and outcome."""
+    from .themes import list_theme_ids, load_theme
+
+    table = Table("theme", "design", "outcome", "unit", "title")
+    for tid in list_theme_ids():
+        try:
+            t = load_theme(tid)
+            table.add_row(tid, t.design, t.outcome, t.unit_level, t.title.it)
+        except OsservatorioError as exc:
+            table.add_row(tid, "[red]invalid[/]", "", "", str(exc).splitlines()[-1])
+    out.print(table)
+
+
+@app.command()
+def validate(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids or files (default: all)")] = None) -> None:
+    """Validate theme files and their data sources without running anything."""
+    from .batch import validate_all
+    from .themes import list_theme_ids
+
+    try:
+        ids = validate_all(themes or list_theme_ids())
+    except OsservatorioError as exc:
+        _fail(exc)
+    out.print(f"[green]valid:[/] {', '.join(ids)}")
+
+
+@app.command()
+def demo(seed: Annotated[int, typer.Option(help="seed of the generator")] = 20261125) -> None:
+    """Generate the synthetic demo sources into data/demo (same seed, same bytes)."""
+    from .data.demo import generate_demo
+
+    files = generate_demo(paths.demo_dir(), seed=seed)
+    out.print(f"synthetic demo data written to {paths.demo_dir()} ({len(files)} files)")
+
+
+@app.command()
+def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a theme file")],
+        force: Annotated[bool, typer.Option("--force", help="rerun even if nothing changed")] = False,
+        lang: Annotated[Optional[Language], typer.Option(help="report language (overrides the theme)")] = None) -> None:
+    """Run one theme: stage notebooks, report, findings, then rebuild the site."""
+    from .runner import run_theme
+    from .site import build_site
+
+    overrides = {"language": lang} if lang else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as progress:
+        task = progress.add_task(f"{theme}", total=None)
+
+        def on_stage(tid: str, stage: int, status: str) -> None:
+            if status == "start":
+                progress.update(task, description=f"{tid}: stage {stage}")
+            else:
+                progress.advance(task)
+
+        try:
+            outcome = run_theme(theme, force=force, overrides=overrides, on_stage=on_stage)
+        except OsservatorioError as exc:
+            progress.stop()
+            _fail(exc)
+    build_site()
+    _print_outcomes([outcome])
+    raise typer.Exit(1 if outcome.status == "failed" else 0)
+
+
+@app.command()
+def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids or files (default: all)")] = None,
+          workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="parallel processes")] = 2,
+          force: Annotated[bool, typer.Option("--force", help="rerun themes even if nothing changed")] = False,
+          scheduler: Annotated[Optional[str], typer.Option(help="address of a Dask scheduler (tcp://host:8786)")] = None) -> None:
+    """Run several themes in parallel (all by default), then rebuild the site."""
+    from .batch import run_batch
+    from .site import build_site
+    from .themes import list_theme_ids
+
+    selected = themes or list_theme_ids()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        task = progress.add_task("themes", total=len(selected))
+
+        def on_done(outcome) -> None:
+            progress.console.print(f"  {outcome.theme_id}: {outcome.status}"
+                                   + (f" ({outcome.error})" if outcome.error else ""), highlight=False)
+            progress.advance(task)
+
+        try:
+            outcomes = run_batch(selected, workers=workers, force=force, scheduler=scheduler, on_done=on_done)
+        except OsservatorioError as exc:
+            progress.stop()
+            _fail(exc)
+    index = build_site()
+    _print_outcomes(outcomes)
+    out.print(f"site: {index}")
+    raise typer.Exit(1 if any(o.status == "failed" for o in outcomes) else 0)
+
+
+@app.command()
+def site() -> None:
+    """Rebuild outputs/site (index, reports, findings catalogue) from the latest runs."""
+    from .site import build_site
+
+    out.print(f"site: {build_site()}")
+
+
+@app.command("new-theme")
+def new_theme(theme_id: Annotated[str, typer.Argument(help="id of the new theme (lowercase, dashes)")],
+              like: Annotated[str, typer.Option(help="theme to copy")] = "patti-beni-comuni") -> None:
+    """Scaffold params/themes/<id>.yaml from an existing theme, validated."""
+    from .themes import load_theme, resolve_theme_path
+
+    target = paths.themes_dir() / f"{theme_id}.yaml"
+    if target.exists():
+        _fail(OsservatorioError(f"{target} already exists"))
+    try:
+        text = resolve_theme_path(like).read_text(encoding="utf-8")
+    except OsservatorioError as exc:
+        _fail(exc)
+    lines = [f"id: {theme_id}" if line.startswith("id:") else line for line in text.splitlines()]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        load_theme(target)
+    except OsservatorioError as exc:
+        target.unlink()
+        _fail(exc)
+    out.print(f"created {target}: edit title, question, outcome and design, then `osservatorio run {theme_id}`")
+
+
+def _print_outcomes(outcomes) -> None:
+    table = Table("theme", "status", "seconds", "run folder / error")
+    for o in sorted(outcomes, key=lambda o: o.theme_id):
+        colour = {"success": "green", "skipped": "cyan", "failed": "red"}.get(o.status, "white")
+        table.add_row(o.theme_id, f"[{colour}]{o.status}[/]", f"{o.duration_s:.0f}",
+                      o.error if o.status == "failed" else str(o.run_dir))
+    out.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,135 @@
+"""Schemas of the Observatory source tables (pandera), one per file of DESIGN.md.
+
+Columns keep the Italian snake_case names of the sources. Comuni are identified by
+``codice_istat`` (6-digit string) when the file has it, else by the name in ``comune``,
+which the loader reconciles to codes.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pandera.pandas as pa
+from pandera.pandas import Check, Column
+
+ISTAT_CODE: Final = r"^\d{6}$"
+DATE: Final = r"^\d{4}-\d{2}-\d{2}$"
+PERIOD: Final = r"^\d{4}(-(0[1-9]|1[0-2]))?$"
+
+SEZIONI_RUNTS: Final = [
+    "ODV",
+    "APS",
+    "Impresa sociale",
+    "Ente filantropico",
+    "Rete associativa",
+    "Società di mutuo soccorso",
+    "Altri enti",
+]
+TIPI_ATTO: Final = ["regolamento", "patto", "co-programmazione", "co-progettazione", "convenzione"]
+TIPI_FINANZA: Final = [
+    "social impact bond",
+    "titoli di solidarietà",
+    "social lending",
+    "social bonus",
+    "fondo innovazione sociale",
+    "fondazione di comunità",
+]
+
+
+def _comune_columns() -> dict[str, Column]:
+    return {
+        "codice_istat": Column(str, Check.str_matches(ISTAT_CODE), required=False, nullable=True),
+        "comune": Column(str, nullable=True, required=False),
+    }
+
+
+def _date(name: str, nullable: bool = False) -> Column:
+    return Column(str, Check.str_matches(DATE), nullable=nullable, coerce=True)
+
+
+def _money(nullable: bool = True) -> Column:
+    return Column(float, Check.ge(0), nullable=nullable, coerce=True)
+
+
+def _count(nullable: bool = False) -> Column:
+    return Column(float, [Check.ge(0), Check(lambda s: (s.dropna() % 1 == 0), element_wise=False, error="must be a whole number")], nullable=nullable, coerce=True)
+
+
+def _has_comune_key(df) -> bool:
+    return "codice_istat" in df.columns or "comune" in df.columns
+
+
+_KEY_CHECK = Check(_has_comune_key, error="needs a 'codice_istat' or a 'comune' column")
+
+SCHEMAS: Final[dict[str, pa.DataFrameSchema]] = {
+    "enti_terzo_settore": pa.DataFrameSchema(
+        {
+            "codice_fiscale": Column(str, Check.str_matches(r"^\d{11}$|^[A-Z0-9]{16}$"), unique=True),
+            "denominazione": Column(str, Check.str_length(min_value=1)),
+            "sezione": Column(str, Check.isin(SEZIONI_RUNTS)),
+            **_comune_columns(),
+            "data_iscrizione": _date("data_iscrizione"),
+            "volontari": _count(nullable=True),
+            "dipendenti": _count(nullable=True),
+        },
+        checks=[_KEY_CHECK],
+        strict=False,
+    ),
+    "atti_amministrazione_condivisa": pa.DataFrameSchema(
+        {
+            "id_atto": Column(str, unique=True),
+            **_comune_columns(),
+            "tipo": Column(str, Check.isin(TIPI_ATTO)),
+            "data": _date("data"),
+            "tema": Column(str, nullable=True),
+            "enti_partner": Column(str, nullable=True),
+            "importo_euro": _money(),
+        },
+        checks=[_KEY_CHECK],
+    ),
+    "strumenti_finanza_sociale": pa.DataFrameSchema(
+        {
+            "id": Column(str, unique=True),
+            **_comune_columns(),
+            "tipo": Column(str, Check.isin(TIPI_FINANZA)),
+            "data_avvio": _date("data_avvio"),
+            "importo_euro": _money(),
+            "metrica_esito": Column(str, nullable=True),
+        },
+        checks=[_KEY_CHECK],
+    ),
+    "pilot": pa.DataFrameSchema(
+        {
+            "id_pilota": Column(str, unique=True),
+            "tema": Column(str, Check.str_length(min_value=1)),
+            **_comune_columns(),
+            "data_avvio": _date("data_avvio"),
+            "pratica": Column(str),
+            "costo_euro": _money(),
+            "beneficiari": _count(nullable=True),
+        },
+        checks=[_KEY_CHECK],
+    ),
+    "esiti": pa.DataFrameSchema(
+        {
+            "unita": Column(str, Check.str_length(min_value=1)),
+            "periodo": Column(str, Check.str_matches(PERIOD)),
+            "indicatore": Column(str, Check.str_length(min_value=1)),
+            "valore": Column(float, nullable=False, coerce=True),
+            "denominatore": Column(float, Check.ge(0), nullable=True, coerce=True),
+        },
+        unique=["unita", "periodo", "indicatore"],
+    ),
+    "ambiti": pa.DataFrameSchema(
+        {
+            **_comune_columns(),
+            "ambito_sociale": Column(str),
+            "distretto_sanitario": Column(str),
+            "asl": Column(str),
+        },
+        checks=[_KEY_CHECK],
+    ),
+}
+
+TABLES: Final = list(SCHEMAS)
+REQUIRED_TABLES: Final = ["pilot", "esiti", "ambiti"]

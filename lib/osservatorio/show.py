@@ -1,0 +1,44 @@
+"""Display helpers for stage notebooks: what they show is what the report shows.
+
+Headings and narrative come from the labels in the theme's language; tables are shown
+with Italian or English number formats; figures are closed after display so memory
+does not grow in long runs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from IPython.display import HTML, Markdown, display
+
+from .text import Lang, t
+
+
+def heading(key: str, lang: Lang = "it", level: int = 2, **values) -> None:
+    display(Markdown("#" * level + " " + t(key, lang, **values)))
+
+
+def para(key: str, lang: Lang = "it", **values) -> None:
+    display(Markdown(t(key, lang, **values)))
+
+
+def markdown(text: str) -> None:
+    display(Markdown(text))
+
+
+def table(df: pd.DataFrame, lang: Lang = "it", digits: int = 2, caption: str | None = None, max_rows: int = 30) -> None:
+    """An HTML table with language-aware number formatting and no index clutter."""
+    view = df.head(max_rows)
+    dec, thou = (",", ".") if lang == "it" else (".", ",")
+    styler = view.style.format(precision=digits, decimal=dec, thousands=thou, na_rep="–").hide(axis="index")
+    if caption:
+        styler = styler.set_caption(caption)
+    display(HTML(styler.to_html()))
+    if len(df) > max_rows:
+        display(Markdown(t("table.truncated", lang, shown=max_rows, total=len(df))))
+
+
+def figure(fig) -> None:
+    import matplotlib.pyplot as plt
+
+    display(fig)
+    plt.close(fig)

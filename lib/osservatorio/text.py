@@ -1,0 +1,49 @@
+"""Report text in Italian (default) or English, from one set of labels.
+
+``labels/labels.yaml`` maps each key to ``{it: ..., en: ...}``; values are
+``str.format`` templates. Notebooks display text through ``show`` helpers so the report
+has no code and speaks the theme's language.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+
+Lang = Literal["it", "en"]
+
+
+@functools.lru_cache(maxsize=1)
+def labels() -> dict[str, dict[str, str]]:
+    text = resources.files("osservatorio").joinpath("labels/labels.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def t(key: str, lang: Lang = "it", **values: Any) -> str:
+    """The label ``key`` in ``lang``, formatted with ``values``."""
+    try:
+        entry = labels()[key]
+    except KeyError:
+        raise KeyError(f"no label '{key}' in labels.yaml") from None
+    return entry[lang].format(**values) if values else entry[lang]
+
+
+def fmt_number(x: float | None, lang: Lang = "it", digits: int = 2) -> str:
+    """A number with the decimal mark of the language (1.234,56 in Italian)."""
+    if x is None or x != x:
+        return "n.d." if lang == "it" else "n/a"
+    s = f"{x:,.{digits}f}"
+    if lang == "it":
+        s = s.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return s
+
+
+def fmt_p(p: float | None, lang: Lang = "it") -> str:
+    if p is None or p != p:
+        return "n.d." if lang == "it" else "n/a"
+    if p < 0.001:
+        return "< 0,001" if lang == "it" else "< 0.001"
+    return fmt_number(p, lang, 3)

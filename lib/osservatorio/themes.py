@@ -1,0 +1,179 @@
+"""Theme files: ``params/themes/<id>.yaml`` merged over ``params/defaults.yaml``.
+
+A theme is validated by pydantic before any work starts. Unknown keys, wrong types and
+values outside the allowed options fail with a message naming the file, the key and what
+is allowed (``ThemeError``, exit code 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import paths
+from .exceptions import ThemeError
+
+Design = Literal["staggered_did", "did_few_treated", "event_study_its", "synthetic_control"]
+Comparison = Literal["never", "notyet"]
+UnitLevel = Literal["comune", "distretto_sanitario", "ambito_sociale"]
+ClusterLevel = Literal["comune", "ambito_sociale", "distretto_sanitario", "asl", "provincia", "regione"]
+Frequency = Literal["year", "month"]
+Language = Literal["it", "en"]
+DataSource = Literal["demo", "raw"]
+Stage = Literal[10, 20, 30, 40]
+Moderator = Literal["classe_ampiezza", "ripartizione", "piccolo_comune", "capoluogo"]
+
+STAGE_NOTEBOOKS: dict[int, str] = {
+    10: "10_indicators.ipynb",
+    20: "20_selection.ipynb",
+    30: "30_evaluation.ipynb",
+    40: "40_synthesis.ipynb",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    """A label in Italian and English."""
+
+    it: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Selection(_Strict):
+    """Stage 20: which comuni are eligible and how many pilots to propose."""
+
+    n_pilots: int = Field(20, ge=1, le=2000)
+    max_population: int | None = Field(None, ge=1)
+    min_population: int | None = Field(None, ge=0)
+    macro_areas: list[Literal["Nord-ovest", "Nord-est", "Centro", "Sud", "Isole"]] | None = None
+    exclude_prior_act: str | None = None
+    n_matches: int = Field(1, ge=1, le=10)
+
+
+class Theme(_Strict):
+    """One research theme: what is evaluated, where, and how."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: Text
+    question: Text
+    practice: Text
+    outcome: str = Field(min_length=1, description="value of `indicatore` in esiti.csv")
+    outcome_label: Text
+    outcome_unit: Text
+    higher_is_better: bool = True
+    unit_level: UnitLevel = "comune"
+    design: Design
+    comparison: Comparison = "notyet"
+    cluster: ClusterLevel = "comune"
+    frequency: Frequency = "year"
+    period_start: str
+    period_end: str
+    anticipation: int = Field(0, ge=0, le=24)
+    event_window: int = Field(4, ge=1, le=48, description="leads and lags shown, in periods")
+    moderators: list[Moderator] = ["classe_ampiezza", "ripartizione"]
+    universe: Literal["tutti", "capoluoghi", "sopra_100000"] = "tutti"
+    stages: list[Stage] = [10, 20, 30, 40]
+    language: Language = "it"
+    seed: int = Field(20261125, ge=0)
+    disclosure_threshold: int = Field(5, ge=1, le=100)
+    data_source: DataSource = "demo"
+    selection: Selection = Selection()
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_sorted_unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or not v:
+            raise ValueError("stages must be a non-empty list of distinct values among 10, 20, 30, 40")
+        return sorted(v)
+
+    @model_validator(mode="after")
+    def _periods_match_frequency(self) -> "Theme":
+        pattern = r"^\d{4}$" if self.frequency == "year" else r"^\d{4}-\d{2}$"
+        import re
+
+        for key in ("period_start", "period_end"):
+            value = getattr(self, key)
+            if not re.match(pattern, value):
+                fmt = "YYYY" if self.frequency == "year" else "YYYY-MM"
+                raise ValueError(f"{key}={value!r} must be {fmt} when frequency is {self.frequency!r}")
+        if self.period_start >= self.period_end:
+            raise ValueError("period_start must come before period_end")
+        return self
+
+    def notebook_parameters(self) -> dict[str, Any]:
+        """The theme as papermill parameters (plain JSON types)."""
+        return self.model_dump(mode="json")
+
+
+def _format_error(err: dict, source: str) -> str:
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key '{loc}'"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{source}: key '{loc}' = {err.get('input')!r} is not allowed; allowed: {expected}"
+    if kind == "missing":
+        return f"{source}: missing required key '{loc}'"
+    return f"{source}: key '{loc}': {err['msg']} (got {err.get('input')!r})"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ThemeError(f"{path}: cannot read theme file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ThemeError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ThemeError(f"{path}: a theme file must be a mapping of keys to values")
+    return data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_theme_path(theme: str | Path) -> Path:
+    """A theme id (``params/themes/<id>.yaml``) or the path of a theme file."""
+    candidate = Path(theme)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise ThemeError(f"{candidate}: theme file not found")
+        return candidate.resolve()
+    path = paths.themes_dir() / f"{theme}.yaml"
+    if not path.is_file():
+        known = ", ".join(list_theme_ids()) or "(none)"
+        raise ThemeError(f"unknown theme '{theme}': no file {path}; known themes: {known}")
+    return path
+
+
+def load_theme(theme: str | Path, overrides: dict[str, Any] | None = None) -> Theme:
+    """Read, merge over defaults, validate. Raises ThemeError naming file and key."""
+    path = resolve_theme_path(theme)
+    defaults = read_yaml(paths.defaults_file()) if paths.defaults_file().is_file() else {}
+    data = _merge(_merge(defaults, read_yaml(path)), overrides or {})
+    data.setdefault("id", path.stem)
+    try:
+        return Theme.model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e, str(path)) for e in exc.errors()]
+        raise ThemeError("invalid theme file:\n  " + "\n  ".join(lines)) from None
+
+
+def list_theme_ids() -> list[str]:
+    return sorted(p.stem for p in paths.themes_dir().glob("*.yaml"))
