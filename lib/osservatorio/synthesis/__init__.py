@@ -1,5 +1,25 @@
 """Synthesis across sites: random-effects meta-analysis, forest plots, evidence grades."""
 
+from osservatorio.synthesis.evidence import (
+    PadlockRating,
+    PadlockReason,
+    ci_width_ratio,
+    maryland_level,
+    maryland_table,
+    padlocks,
+    rules_table,
+)
 from osservatorio.synthesis.meta import MetaResult, leave_one_out, meta_analysis
 
-__all__ = ["MetaResult", "leave_one_out", "meta_analysis"]
+__all__ = [
+    "MetaResult",
+    "PadlockRating",
+    "PadlockReason",
+    "ci_width_ratio",
+    "leave_one_out",
+    "maryland_level",
+    "maryland_table",
+    "meta_analysis",
+    "padlocks",
+    "rules_table",
+]
