@@ -196,3 +196,48 @@ def test_array_and_series_moderators_equal_frame():
 def test_leave_one_out_needs_three_studies():
     with pytest.raises(EstimationError):
         leave_one_out([0.1, 0.2], [0.01, 0.02])
+
+
+# --- forest plot of a MetaResult (osservatorio.synthesis.plots) ----------------------
+
+
+def test_forest_plot_draws_sites_diamond_interval_and_zero_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+
+    from osservatorio.synthesis.plots import forest_plot
+
+    data = REF["datasets"]["bcg"]
+    y, se = np.asarray(data["yi"]), np.sqrt(data["vi"])
+    r = fitted("bcg_REML")
+    fig = forest_plot(data["author"], y, y - 1.96 * se, y + 1.96 * se, r,
+                      xlabel="log risk ratio", title="BCG")
+    ax = fig.axes[0]
+    squares = ax.collections[1]
+    np.testing.assert_allclose(squares.get_offsets()[:, 0], y)
+    np.testing.assert_allclose(squares.get_sizes() / squares.get_sizes().max(),
+                               r.weights / r.weights.max())  # area proportional to weight
+    (diamond,) = [p for p in ax.patches if isinstance(p, Polygon)]
+    xs = diamond.get_xy()[:, 0]
+    assert xs.min() == pytest.approx(r.ci_low) and xs.max() == pytest.approx(r.ci_high)
+    pi_line = ax.collections[2].get_segments()[0]
+    np.testing.assert_allclose(pi_line[:, 0], [r.pi_low, r.pi_high])
+    assert any(np.allclose(ln.get_xdata(), 0) for ln in ax.lines)  # no-effect line
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[:2] == data["author"][:2] and labels[-1].startswith("Pooled (REML)")
+    assert ax.get_title() == "BCG" and ax.get_xlabel() == "log risk ratio"
+    plt.close(fig)
+
+
+def test_forest_plot_rejects_meta_regression_and_mismatched_sites():
+    from osservatorio.synthesis.plots import forest_plot
+
+    data = REF["datasets"]["bcg"]
+    y = np.asarray(data["yi"])
+    with pytest.raises(InputError, match="intercept-only"):
+        forest_plot(data["author"], y, y - 1, y + 1, fitted("bcg_REML_ablat"))
+    with pytest.raises(InputError):
+        forest_plot(data["author"][:5], y[:5], y[:5] - 1, y[:5] + 1, fitted("bcg_REML"))
