@@ -19,9 +19,16 @@ Group sums use ``np.bincount``, which is fast and needs no sorting.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from osservatorio.exceptions import EstimationError, InputError
+
+try:  # optional: without it BLAS keeps its default thread count
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
 
 # The exact two-way path builds a dense (G_large x G_small) count matrix and a
 # (G_small x G_small) system; above these sizes alternating projections are used.
@@ -53,13 +60,26 @@ def demean(
         out = x2.copy()
     elif m == 1:
         out = _demean_one(x2, codes[:, 0], w)
-    elif m == 2 and w is None and has_balanced_panel(codes):
-        out = _demean_two_balanced(x2, codes[:, 0], codes[:, 1])
+    elif m == 2 and w is None and (cells := _balanced_cells(codes)) is not None:
+        out = _demean_two_balanced(x2, *cells)
     elif m == 2 and _exact_two_way_fits(codes):
-        out = _demean_two_exact(x2, codes[:, 0], codes[:, 1], w)
+        with single_blas_thread():
+            out = _demean_two_exact(x2, codes[:, 0], codes[:, 1], w)
     else:
         out = _demean_ap(x2, codes, w, tol=tol, maxiter=maxiter)
     return out[:, 0] if was_1d else out
+
+
+def single_blas_thread() -> contextlib.AbstractContextManager:
+    """Context limiting BLAS to one thread.
+
+    The products here are tall-thin (n x k) or small; multi-threaded OpenBLAS gains
+    little on them and, when cores are shared (parallel theme runs), busy-waiting
+    threads make them 10-50 times slower.
+    """
+    if threadpool_limits is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def has_balanced_panel(fe: np.ndarray) -> bool:
@@ -67,12 +87,25 @@ def has_balanced_panel(fe: np.ndarray) -> bool:
     codes = np.asarray(fe)
     if codes.ndim != 2 or codes.shape[1] != 2 or codes.shape[0] == 0:
         return False
+    return _balanced_cells(codes) is not None
+
+
+def _balanced_cells(codes: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """Cell index ``a * G_b + b`` and the two sizes if the panel is balanced, else None.
+
+    A cell index equal to 0..n-1 (rows sorted by a then b, the usual panel layout)
+    is reported as ``(None, G_a, G_b)``: balanced and already in order.
+    """
     g1 = int(codes[:, 0].max()) + 1
     g2 = int(codes[:, 1].max()) + 1
     if codes.shape[0] != g1 * g2:
-        return False
-    cells = np.bincount(codes[:, 0].astype(np.int64) * g2 + codes[:, 1], minlength=g1 * g2)
-    return bool(cells.max() == 1)
+        return None
+    cell = codes[:, 0].astype(np.int64) * g2 + codes[:, 1]
+    if np.array_equal(cell, np.arange(cell.size)):
+        return None, g1, g2
+    if np.bincount(cell, minlength=g1 * g2).max() != 1:
+        return None
+    return cell, g1, g2
 
 
 def singleton_mask(fe: np.ndarray) -> np.ndarray:
@@ -85,15 +118,18 @@ def singleton_mask(fe: np.ndarray) -> np.ndarray:
     """
     codes = _as_codes(fe, np.asarray(fe).shape[0])
     keep = np.ones(codes.shape[0], dtype=bool)
+    first = True
     while True:
         drop = np.zeros_like(keep)
         for j in range(codes.shape[1]):
-            col = codes[:, j]
-            counts = np.bincount(col[keep], minlength=int(col.max()) + 1 if col.size else 0)
-            drop |= keep & (counts[col] == 1)
+            col = codes[:, j] if first else codes[keep, j]
+            counts = np.bincount(col)
+            if counts.size and (counts == 1).any():
+                drop[keep] |= counts[col] == 1
         if not drop.any():
             return ~keep
         keep &= ~drop
+        first = False
 
 
 def _as_2d_float(x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -148,15 +184,26 @@ def _demean_one(x: np.ndarray, g: np.ndarray, w: np.ndarray | None) -> np.ndarra
     return out
 
 
-def _demean_two_balanced(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ga, gb = int(a.max()) + 1, int(b.max()) + 1
-    out = np.empty_like(x)
-    for j in range(x.shape[1]):
-        col = x[:, j]
-        mean_a = np.bincount(a, weights=col, minlength=ga) / gb
-        mean_b = np.bincount(b, weights=col, minlength=gb) / ga
-        out[:, j] = col - mean_a[a] - (mean_b - col.mean())[b]
-    return out
+def _demean_two_balanced(x: np.ndarray, cell: np.ndarray | None, ga: int, gb: int) -> np.ndarray:
+    """Balanced two-way: lay each column out as a (G_a, G_b) matrix and sweep means.
+
+    When rows are already sorted by (a, b), the usual layout of a panel, and ``x`` is
+    Fortran-ordered, the matrices are views of ``x`` and nothing is copied but the
+    result. The result is Fortran-ordered.
+    """
+    n, k = x.shape
+    in_order = cell is None
+    xt = x.T  # (k, n), a C-contiguous view when x is Fortran-ordered
+    if in_order:
+        cube = xt.reshape(k, ga, gb)
+    else:
+        flat = np.empty((k, n))
+        flat[:, cell] = xt
+        cube = flat.reshape(k, ga, gb)
+    resid = cube - cube.mean(axis=2, keepdims=True)
+    resid -= resid.mean(axis=1, keepdims=True)
+    resid = resid.reshape(k, n)
+    return (resid if in_order else resid[:, cell]).T
 
 
 def _exact_two_way_fits(codes: np.ndarray) -> bool:

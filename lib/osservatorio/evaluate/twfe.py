@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from osservatorio.evaluate.covariance import Vcov, is_nested, vcov_crv1, vcov_hc1, vcov_iid
-from osservatorio.evaluate.demean import demean, singleton_mask
+from osservatorio.evaluate.demean import demean, single_blas_thread, singleton_mask
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.exceptions import EstimationError, InputError
 
@@ -83,13 +83,20 @@ class PanelArrays:
     y: np.ndarray
     X: np.ndarray
     names: list[str]
-    unit: np.ndarray
-    time: np.ndarray
+    fe: np.ndarray  # (n, 2) Fortran-ordered codes: unit, time
     cluster: np.ndarray | None
     weights: np.ndarray | None
     n_dropped_missing: int
     n_dropped_singletons: int
     keep: np.ndarray  # boolean mask of kept rows of the input frame
+
+    @property
+    def unit(self) -> np.ndarray:
+        return self.fe[:, 0]
+
+    @property
+    def time(self) -> np.ndarray:
+        return self.fe[:, 1]
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,9 @@ def twfe(
     if treatment in covariates or outcome in [treatment, *covariates]:
         raise InputError("twfe: outcome, treatment and covariates must be distinct columns")
     names = [treatment, *covariates]
-    X = np.column_stack([_numeric(data, c) for c in names])
+    X = np.empty((len(data), len(names)), order="F")
+    for j, c in enumerate(names):
+        X[:, j] = _numeric(data, c)
     fit = fit_absorbed(data, _numeric(data, outcome), X, names, unit, time,
                        cluster if cluster is not None else unit, weights, vcov, drop_singletons)
     coefs = coef_table(names, fit.beta, fit.vcov, level)
@@ -155,8 +164,16 @@ def fit_absorbed(data: pd.DataFrame, y: np.ndarray, X: np.ndarray, names: list[s
                  vcov: VcovType = "CRV1", drop_singletons: bool = True) -> AbsorbedFit:
     """Demean ``y`` and ``X`` by unit and period, run OLS and compute the covariance."""
     panel = prepare_panel(data, y, X, names, unit, time, cluster, weights, drop_singletons)
-    fe = np.column_stack([panel.unit, panel.time])
-    both = demean(np.column_stack([panel.y, panel.X]), fe, panel.weights)
+    with single_blas_thread():
+        return _fit_panel(panel, names, vcov)
+
+
+def _fit_panel(panel: PanelArrays, names: list[str], vcov: VcovType) -> AbsorbedFit:
+    fe = panel.fe
+    stacked = np.empty((panel.y.size, 1 + panel.X.shape[1]), order="F")
+    stacked[:, 0] = panel.y
+    stacked[:, 1:] = panel.X
+    both = demean(stacked, fe, panel.weights)
     yd, Xd = both[:, 0], both[:, 1:]
     _check_identified(Xd, panel.X, names)
     w = panel.weights
@@ -195,27 +212,43 @@ def prepare_panel(data: pd.DataFrame, y: np.ndarray, X: np.ndarray, names: list[
         if np.any(w[keep] <= 0):
             raise InputError(f"weights column '{weights}' must be strictly positive")
     n_missing = int(keep.size - keep.sum())
-    n_singletons = 0
-    if drop_singletons:
-        single = singleton_mask(np.column_stack([unit_codes[keep], time_codes[keep]]))
-        n_singletons = int(single.sum())
-        if n_singletons:
-            idx = np.flatnonzero(keep)
-            keep[idx[single]] = False
     if not keep.any():
         raise EstimationError("twfe: no observations left after dropping missing values")
-    all_kept = bool(keep.all())
+    fe = _fe_matrix(unit_codes, time_codes, None if n_missing == 0 else keep)
+    n_singletons = 0
+    if drop_singletons:
+        single = singleton_mask(fe)
+        n_singletons = int(single.sum())
+        if n_singletons:
+            keep[np.flatnonzero(keep)[single]] = False
+            if not keep.any():
+                raise EstimationError("twfe: no observations left after dropping singletons")
+            fe = _fe_matrix(unit_codes, time_codes, keep)
+    all_kept = bool(n_missing == 0 and n_singletons == 0)
 
     def take(a):
-        return np.ascontiguousarray(a if all_kept else a[keep])
+        return a if all_kept else a[keep]
 
     return PanelArrays(
-        y=take(y), X=take(X), names=names, unit=_recode(take(unit_codes)),
-        time=_recode(take(time_codes)),
-        cluster=None if cluster_codes is None else _recode(take(cluster_codes)),
+        y=take(y), X=take(X), names=names, fe=fe,
+        cluster=None if cluster_codes is None else (
+            cluster_codes.astype(np.intp, copy=False) if all_kept
+            else _recode(cluster_codes[keep])),
         weights=None if w is None else take(w), n_dropped_missing=n_missing,
         n_dropped_singletons=n_singletons, keep=keep,
     )
+
+
+def _fe_matrix(unit_codes: np.ndarray, time_codes: np.ndarray,
+               keep: np.ndarray | None) -> np.ndarray:
+    """(n, 2) Fortran-ordered dense codes of the kept rows (contiguous columns)."""
+    n = unit_codes.size if keep is None else int(keep.sum())
+    fe = np.empty((n, 2), dtype=np.intp, order="F")
+    if keep is None:
+        fe[:, 0], fe[:, 1] = unit_codes, time_codes
+    else:
+        fe[:, 0], fe[:, 1] = _recode(unit_codes[keep]), _recode(time_codes[keep])
+    return fe
 
 
 def coef_table(names: list[str], beta: np.ndarray, vcov: Vcov, level: float) -> pd.DataFrame:
