@@ -2,7 +2,8 @@
 
 Reference numbers: tests/reference/meta/metafor_reference.json, produced by
 tests/reference/meta/make_reference.R (BCG vaccine trials `dat.bcg`, log risk ratios;
-a homogeneous set where tau2 clamps to 0; k = 2 and k = 3 edge cases).
+a homogeneous set where tau2 clamps to 0; k = 2 and k = 3 edge cases), including
+`confint` (Q-profile CI of tau2, I2, H2) and `predict` at new moderator values.
 
 Tolerance for every quantity: relative 1e-6 with an absolute floor of 1e-8
 (`assert_allclose(rtol=1e-6, atol=1e-8)`); the floor matters only for quantities that
@@ -20,7 +21,7 @@ import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
 from osservatorio.exceptions import EstimationError, InputError
-from osservatorio.synthesis.meta import MetaResult, leave_one_out, meta_analysis
+from osservatorio.synthesis.meta import MetaResult, leave_one_out, meta_analysis, predict_effect
 
 RTOL, ATOL = 1e-6, 1e-8
 REF_FILE = Path(__file__).parents[1] / "reference" / "meta" / "metafor_reference.json"
@@ -33,6 +34,9 @@ SCALARS = [
     ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("tau2", "tau2"), ("i2", "i2"),
     ("h2", "h2"), ("q", "qe"), ("q_df", "qe_df"), ("q_p_value", "qe_p"),
     ("pi_low", "pi_low"), ("pi_high", "pi_high"), ("k", "k"),
+    ("tau2_ci_low", "tau2_ci_low"), ("tau2_ci_high", "tau2_ci_high"),
+    ("i2_ci_low", "i2_ci_low"), ("i2_ci_high", "i2_ci_high"),
+    ("h2_ci_low", "h2_ci_low"), ("h2_ci_high", "h2_ci_high"),
 ]
 MODERATOR_SCALARS = [("qm", "qm"), ("qm_df", "qm_df"), ("qm_p_value", "qm_p"), ("r2", "r2")]
 COEF_COLUMNS = [("estimate", "coef"), ("se", "coef_se"), ("z", "coef_z"),
@@ -127,6 +131,35 @@ def test_leave_one_out_q_matches_metafor():
     np.testing.assert_allclose(got["q"].to_numpy(), ref["q"], rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(got["q_p_value"].to_numpy(), ref["q_p"], rtol=RTOL, atol=ATOL)
     assert list(got.index) == data["author"]
+
+
+PREDICTIONS = {p["name"]: p for p in REF["predictions"]}
+
+
+@pytest.mark.parametrize("name", list(PREDICTIONS))
+@pytest.mark.parametrize("col", ["pred", "se", "ci_low", "ci_high", "pi_low", "pi_high"])
+def test_predict_effect_matches_metafor(name, col):
+    ref = PREDICTIONS[name]
+    got = predict_effect(fitted(name), pd.DataFrame(ref["newdata"]))
+    np.testing.assert_allclose(got[col].to_numpy(), ref[col], rtol=RTOL, atol=ATOL)
+
+
+def test_predict_effect_intercept_only_equals_pooled():
+    r = fitted("bcg_REML_knha")
+    got = predict_effect(r).iloc[0]
+    assert (got["pred"], got["pi_low"], got["ci_high"]) == pytest.approx(
+        (r.estimate, r.pi_low, r.ci_high), rel=1e-12)
+
+
+def test_predict_effect_validates_new_moderators():
+    with pytest.raises(InputError, match="unknown levels"):
+        predict_effect(fitted("bcg_REML_alloc"), pd.DataFrame({"alloc": ["cluster"]}))
+    with pytest.raises(InputError, match="missing"):
+        predict_effect(fitted("bcg_REML_ablat_year"), pd.DataFrame({"ablat": [20]}))
+    with pytest.raises(InputError, match="required"):
+        predict_effect(fitted("bcg_REML_ablat"))
+    with pytest.raises(InputError, match="no moderators"):
+        predict_effect(fitted("bcg_REML"), pd.DataFrame({"ablat": [20]}))
 
 
 # --- statsmodels' combine_effects where it applies (intercept-only) ------------------

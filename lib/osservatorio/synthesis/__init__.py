@@ -9,7 +9,7 @@ from osservatorio.synthesis.evidence import (
     padlocks,
     rules_table,
 )
-from osservatorio.synthesis.meta import MetaResult, leave_one_out, meta_analysis
+from osservatorio.synthesis.meta import MetaResult, leave_one_out, meta_analysis, predict_effect
 
 __all__ = [
     "MetaResult",
@@ -21,5 +21,6 @@ __all__ = [
     "maryland_table",
     "meta_analysis",
     "padlocks",
+    "predict_effect",
     "rules_table",
 ]

@@ -36,16 +36,19 @@ Lang = Literal["it", "en"]
 MARYLAND: dict[str, tuple[int, str, str]] = {
     "rct": (5, "randomised assignment of the practice",
             "assegnazione casuale della pratica"),
-    "staggered_did": (4, "staggered adoption, group-time DiD with not-yet/never-treated comparisons",
-                      "adozione scaglionata, DiD per gruppo e periodo con confronti mai/non ancora trattati"),
+    "staggered_did": (
+        4, "staggered adoption, group-time DiD with not-yet/never-treated comparisons",
+        "adozione scaglionata, DiD per gruppo e periodo con confronti mai/non ancora trattati"),
     "twfe_did": (3, "before-after with comparison group (two-way fixed effects DiD)",
                  "prima-dopo con gruppo di confronto (DiD a effetti fissi doppi)"),
-    "did_few_treated": (3, "before-after with comparison group, few treated units (wild bootstrap)",
-                        "prima-dopo con gruppo di confronto, poche unità trattate (wild bootstrap)"),
+    "did_few_treated": (
+        3, "before-after with comparison group, few treated units (wild bootstrap)",
+        "prima-dopo con gruppo di confronto, poche unità trattate (wild bootstrap)"),
     "synthetic_control": (3, "before-after with a synthetic comparison unit",
                           "prima-dopo con unità di confronto sintetica"),
-    "event_study_its": (2, "before-after on the treated series only (event study without control series)",
-                        "prima-dopo sulla sola serie trattata (event study senza serie di controllo)"),
+    "event_study_its": (
+        2, "before-after on the treated series only (event study without control series)",
+        "prima-dopo sulla sola serie trattata (event study senza serie di controllo)"),
     "its": (2, "interrupted time series without control series",
             "serie storica interrotta senza serie di controllo"),
     "cross_section": (2, "cross-section with control variables",
@@ -141,7 +144,8 @@ RULES: tuple[PadlockRule, ...] = (
                 f"(p < {_it(PRETREND_ALPHA)})"),
     PadlockRule(
         "placebo_failed", lambda d: _lt(d.placebo_p, PLACEBO_ALPHA), removed=PLACEBO_PENALTY,
-        text_en=f"placebo test (fake date or untreated units) finds an effect (p < {PLACEBO_ALPHA:g})",
+        text_en=f"placebo test (fake date or untreated units) finds an effect "
+                f"(p < {PLACEBO_ALPHA:g})",
         text_it=f"il test placebo (data fittizia o unità non trattate) trova un effetto "
                 f"(p < {_it(PLACEBO_ALPHA)})"),
     PadlockRule(

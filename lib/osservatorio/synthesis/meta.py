@@ -55,6 +55,12 @@ class MetaResult:
     q_p_value: float
     pi_low: float  # prediction interval for the true effect at a new site
     pi_high: float
+    tau2_ci_low: float  # Q-profile confidence interval of tau2 (Viechtbauer 2007)
+    tau2_ci_high: float
+    i2_ci_low: float
+    i2_ci_high: float
+    h2_ci_low: float
+    h2_ci_high: float
     k: int
     method: str
     level: float
@@ -67,6 +73,7 @@ class MetaResult:
     qm_df: int | None = None
     qm_p_value: float | None = None
     r2: float | None = None  # share 0-1 of tau2 explained by the moderators
+    moderator_spec: tuple = ()  # how moderators were encoded, for predict_effect
     extra: dict = field(default_factory=dict)
 
 
@@ -91,7 +98,7 @@ def meta_analysis(
     if not 0 < level < 1:
         raise InputError(f"level must be in (0, 1), got {level!r}")
     y, v = _check_effects(effects, variances)
-    X, names = _design_matrix(moderators, len(y))
+    X, names, spec = _design_matrix(moderators, len(y))
     k, p = X.shape
     if k - p < 1:
         raise EstimationError(
@@ -99,7 +106,7 @@ def meta_analysis(
         )
     tau2 = _estimate_tau2(y, v, X, method)
     res = _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung)
-    res.update(_heterogeneity(y, v, X, tau2))
+    res.update(_heterogeneity(y, v, X, tau2, level))
     if p > 1:
         res.update(_moderator_test(res["_b"], res["_vb"], k - p, knapp_hartung))
         tau2_re = _estimate_tau2(y, v, np.ones((k, 1)), method)
@@ -107,7 +114,8 @@ def meta_analysis(
         res["extra"] = {"tau2_intercept_only": tau2_re}
     res.pop("_b")
     res.pop("_vb")
-    return MetaResult(method=method, level=level, knapp_hartung=knapp_hartung, k=k, **res)
+    return MetaResult(method=method, level=level, knapp_hartung=knapp_hartung, k=k,
+                      moderator_spec=spec, **res)
 
 
 def leave_one_out(
@@ -140,6 +148,39 @@ def leave_one_out(
     return pd.DataFrame(rows, columns=cols, index=pd.Index(labels, name="omitted"))
 
 
+def predict_effect(result: MetaResult, new_moderators=None) -> pd.DataFrame:
+    """Predicted mean effect, its CI and the prediction interval at given moderator values.
+
+    `new_moderators` has the same columns (or array layout) as the moderators of the fit,
+    one row per context (e.g. a macro-area and size class where the practice might be
+    transferred); None predicts the pooled effect of an intercept-only fit. Returns
+    pred, se, ci_low, ci_high, pi_low, pi_high, as metafor's `predict.rma`.
+    """
+    if new_moderators is None:
+        if result.moderator_spec:
+            raise InputError("new_moderators is required for a meta-regression fit")
+        X = np.ones((1, 1))
+    else:
+        if not result.moderator_spec:
+            raise InputError("the fit has no moderators: call with new_moderators=None")
+        X, _ = _encode(_as_frame(new_moderators), result.moderator_spec)
+    vb = result.vcov.to_numpy()
+    b = result.coefficients["estimate"].to_numpy()
+    if X.shape[1] != len(b):
+        raise InputError(f"new_moderators encode {X.shape[1] - 1} terms, the fit has {len(b) - 1}")
+    if result.knapp_hartung:
+        crit = float(stats.t.isf((1 - result.level) / 2, result.df))
+    else:
+        crit = float(stats.norm.isf((1 - result.level) / 2))
+    pred = X @ b
+    var = np.einsum("ij,jk,ik->i", X, vb, X)
+    se = np.sqrt(var)
+    half_pi = crit * np.sqrt(var + result.tau2)
+    return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
+                         "ci_high": pred + crit * se, "pi_low": pred - half_pi,
+                         "pi_high": pred + half_pi})
+
+
 # --- input -------------------------------------------------------------------------
 
 
@@ -157,36 +198,62 @@ def _check_effects(effects, variances) -> tuple[np.ndarray, np.ndarray]:
     return y, v
 
 
-def _design_matrix(moderators, k: int) -> tuple[np.ndarray, list[str]]:
-    """Intercept plus moderators; strings/categories become treatment dummies."""
+def _design_matrix(moderators, k: int) -> tuple[np.ndarray, list[str], tuple]:
+    """Intercept plus moderators; strings/categories become treatment dummies.
+
+    Also returns the encoding spec ((column, None) for numeric, (column, levels) for
+    categorical) so that `predict_effect` can encode new moderator values the same way.
+    """
     if moderators is None:
-        return np.ones((k, 1)), ["intercept"]
-    if isinstance(moderators, pd.Series):
-        moderators = moderators.to_frame(moderators.name or "x1")
-    if not isinstance(moderators, pd.DataFrame):
-        arr = np.asarray(moderators)
-        arr = arr.reshape(-1, 1) if arr.ndim == 1 else arr
-        moderators = pd.DataFrame(arr, columns=[f"x{j + 1}" for j in range(arr.shape[1])])
-    if len(moderators) != k:
-        raise InputError(f"moderators has {len(moderators)} rows for {k} studies")
-    parts, names = [], []
-    for col in moderators.columns:
-        s = moderators[col].reset_index(drop=True)
+        return np.ones((k, 1)), ["intercept"], ()
+    frame = _as_frame(moderators)
+    if len(frame) != k:
+        raise InputError(f"moderators has {len(frame)} rows for {k} studies")
+    spec = []
+    for col in frame.columns:
+        s = frame[col]
         if pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
-            parts.append(s.to_numpy(dtype=float))
-            names.append(str(col))
+            spec.append((col, None))
         else:
             if s.isna().any():
                 raise InputError(f"moderator {col!r} has missing values")
-            levels = sorted(s.astype(str).unique())
+            spec.append((col, tuple(sorted(s.astype(str).unique()))))
+    X, names = _encode(frame, tuple(spec))
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise EstimationError("moderators are collinear with each other or the intercept")
+    return X, names, tuple(spec)
+
+
+def _as_frame(moderators) -> pd.DataFrame:
+    if isinstance(moderators, pd.Series):
+        return moderators.to_frame(moderators.name or "x1").reset_index(drop=True)
+    if isinstance(moderators, pd.DataFrame):
+        return moderators.reset_index(drop=True)
+    arr = np.asarray(moderators)
+    arr = arr.reshape(-1, 1) if arr.ndim == 1 else arr
+    return pd.DataFrame(arr, columns=[f"x{j + 1}" for j in range(arr.shape[1])])
+
+
+def _encode(frame: pd.DataFrame, spec: tuple) -> tuple[np.ndarray, list[str]]:
+    parts, names = [], []
+    for col, levels in spec:
+        if col not in frame.columns:
+            raise InputError(f"moderator column {col!r} is missing")
+        s = frame[col]
+        if levels is None:
+            parts.append(s.to_numpy(dtype=float))
+            names.append(str(col))
+        else:
+            unknown = set(s.astype(str)) - set(levels)
+            if unknown:
+                raise InputError(f"moderator {col!r}: unknown levels {sorted(unknown)}, "
+                                 f"allowed {list(levels)}")
             for lev in levels[1:]:
                 parts.append((s.astype(str) == lev).to_numpy(dtype=float))
                 names.append(f"{col}[{lev}]")
-    X = np.column_stack([np.ones(k), *parts])
+    X = np.column_stack([np.ones(len(frame)), *parts])
     if not np.all(np.isfinite(X)):
         raise InputError("moderators must be finite (no NaN)")
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise EstimationError("moderators are collinear with each other or the intercept")
     return X, ["intercept", *names]
 
 
@@ -296,16 +363,40 @@ def _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung) -> dict:
     }
 
 
-def _heterogeneity(y, v, X, tau2) -> dict:
-    """Cochran's Q (residual QE) and I2, H2 from tau2 and the typical sampling variance."""
+def _heterogeneity(y, v, X, tau2, level) -> dict:
+    """Cochran's Q (residual QE), I2 and H2 from tau2, and their Q-profile intervals.
+
+    I2 = tau2 / (vt + tau2) and H2 = tau2 / vt + 1 with vt the "typical" within-study
+    variance (k - p) / tr(P) (Higgins & Thompson 2002; metafor's definition). The
+    Q-profile interval inverts the generalised Q statistic, chi2 with k - p df
+    (Viechtbauer 2007), as metafor's `confint`.
+    """
     k, p = X.shape
     P0 = _p_matrix(X, 1 / v)
     q = float(y @ P0 @ y)
-    vt = (k - p) / np.trace(P0)  # "typical" within-study variance (Higgins-Thompson)
+    vt = (k - p) / np.trace(P0)
+    lo, hi = _tau2_qprofile_ci(y, v, X, level)
     return {
         "q": q, "q_df": k - p, "q_p_value": float(stats.chi2.sf(q, k - p)),
         "i2": float(max(0.0, tau2 / (vt + tau2))), "h2": float(tau2 / vt + 1),
+        "tau2_ci_low": lo, "tau2_ci_high": hi,
+        "i2_ci_low": lo / (vt + lo), "i2_ci_high": hi / (vt + hi),
+        "h2_ci_low": lo / vt + 1, "h2_ci_high": hi / vt + 1,
     }
+
+
+def _tau2_qprofile_ci(y, v, X, level) -> tuple[float, float]:
+    """tau2 values where the generalised Q crosses its chi2 quantiles (0 if below)."""
+    k, p = X.shape
+
+    def gen_q(t: float) -> float:
+        return float(y @ _p_matrix(X, 1 / (v + t)) @ y)
+
+    crit_u = float(stats.chi2.isf((1 - level) / 2, k - p))
+    crit_l = float(stats.chi2.ppf((1 - level) / 2, k - p))
+    lo = _root_from_zero(lambda t: gen_q(t) - crit_u, y)
+    hi = _root_from_zero(lambda t: gen_q(t) - crit_l, y)
+    return lo, hi
 
 
 def _moderator_test(b, vb, df_resid: int, knapp_hartung: bool) -> dict:

@@ -65,6 +65,14 @@ fit_case <- function(name, data, method, mods = NULL, knha = FALSE, level = 95) 
     ddf = if (knha) res$ddf[1] else NULL,
     r2 = if (is.null(mods)) NULL else res$R2 / 100
   )
+  # Q-profile CI of tau2, I2, H2 (tau2.max raised so no bound is truncated)
+  ci <- confint(res, control = list(tol = 1e-14, tau2.max = 1e6))$random
+  out$tau2_ci_low <- ci["tau^2", "ci.lb"]
+  out$tau2_ci_high <- ci["tau^2", "ci.ub"]
+  out$i2_ci_low <- ci["I^2(%)", "ci.lb"] / 100
+  out$i2_ci_high <- ci["I^2(%)", "ci.ub"] / 100
+  out$h2_ci_low <- ci["H^2", "ci.lb"]
+  out$h2_ci_high <- ci["H^2", "ci.ub"]
   out
 }
 
@@ -86,6 +94,30 @@ cases[[length(cases) + 1]] <- fit_case("bcg_REML_alloc", "bcg", "REML", "alloc")
 cases[[length(cases) + 1]] <- fit_case("bcg_DL_level90", "bcg", "DL", level = 90)
 cases[[length(cases) + 1]] <- fit_case("k3_REML_knha", "k3", "REML", knha = TRUE)
 
+# predictions at new moderator values (meta-regression: "where the practice transfers")
+pred_case <- function(name, data, mods, newmods, newdata, knha = FALSE) {
+  d <- as.data.frame(datasets[[data]][c("yi", "vi", mods)])
+  f <- as.formula(paste("~", paste(mods, collapse = " + ")))
+  res <- rma(yi, vi, mods = f, data = d, method = "REML",
+             test = ifelse(knha, "knha", "z"), control = ctrl)
+  pr <- predict(res, newmods = newmods)
+  list(name = name, data = data, mods = mods, knha = knha, newdata = newdata,
+       pred = as.numeric(pr$pred), se = as.numeric(pr$se),
+       ci_low = as.numeric(pr$ci.lb), ci_high = as.numeric(pr$ci.ub),
+       pi_low = as.numeric(pr$pi.lb), pi_high = as.numeric(pr$pi.ub))
+}
+predictions <- list(
+  pred_case("bcg_REML_ablat", "bcg", "ablat", c(10, 30, 50), list(ablat = c(10, 30, 50))),
+  pred_case("bcg_REML_ablat_knha", "bcg", "ablat", c(10, 30, 50),
+            list(ablat = c(10, 30, 50)), knha = TRUE),
+  pred_case("bcg_REML_ablat_year", "bcg", c("ablat", "year"),
+            rbind(c(20, 1950), c(40, 1970)),
+            list(ablat = c(20, 40), year = c(1950, 1970))),
+  # alloc levels sorted: alternate (reference), random, systematic
+  pred_case("bcg_REML_alloc", "bcg", "alloc", rbind(c(0, 0), c(1, 0), c(0, 1)),
+            list(alloc = c("alternate", "random", "systematic")))
+)
+
 l1o <- list()
 for (m in c("DL", "REML")) {
   res <- rma(yi, vi, data = bcg, method = m, control = ctrl)
@@ -97,6 +129,6 @@ for (m in c("DL", "REML")) {
 
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             r_version = R.version.string, datasets = datasets, cases = cases,
-            leave1out = l1o)
+            predictions = predictions, leave1out = l1o)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null"),
            "tests/reference/meta/metafor_reference.json")
