@@ -37,6 +37,7 @@ class Panel:
 
     y: np.ndarray
     x: np.ndarray | None
+    est_method: str
     times: np.ndarray
     cohorts: np.ndarray
     bounds: np.ndarray
@@ -67,6 +68,7 @@ def build_panel(
     anticipation: int,
     cluster: str | None,
     covariates: list[str] | None,
+    est_method: str = "dr",
 ) -> Panel:
     """Validate the long panel and pivot it to a wide matrix sorted by cohort.
 
@@ -146,7 +148,7 @@ def build_panel(
         cl, uniq = pd.factorize(df[cluster].to_numpy()[::n_t])
         n_cl = len(uniq)
     return Panel(
-        y=y, x=x, times=times, cohorts=cohorts, bounds=bounds, cluster=cl,
+        y=y, x=x, est_method=est_method, times=times, cohorts=cohorts, bounds=bounds, cluster=cl,
         n_clusters=n_cl, unit_ids=ids, n_dropped_unbalanced=int(n_dropped_unbalanced),
         n_dropped_early=int(n_dropped_early), n_periods_dropped=int(n_periods_dropped),
     )
@@ -209,13 +211,59 @@ def cell_estimate(panel: Panel, gi: int, t_col: int, b_col: int, ctrl: np.ndarra
         m_t, m_c = d_t.mean(), d_c.mean()
         return m_t - m_c, slice(s, e), (d_t - m_t) / n_t, -(d_c - m_c) / n_c
     xb = panel.x[b_col]
+    if panel.est_method == "dr":
+        att, phi = _dr_panel(d_t, d_c, xb[s:e], xb[ctrl])
+        return att, slice(s, e), phi[:n_t], phi[n_t:]
     x_t, x_c = xb[s:e], xb[ctrl]
     gram = x_c.T @ x_c
-    beta = np.linalg.lstsq(gram, x_c.T @ d_c, rcond=None)[0]
+    beta = np.linalg.solve(gram, x_c.T @ d_c)
     r_t = d_t - x_t @ beta
     att = r_t.mean()
-    lever = x_c @ np.linalg.lstsq(gram, x_t.mean(axis=0), rcond=None)[0]
+    lever = x_c @ np.linalg.solve(gram, x_t.mean(axis=0))
     return att, slice(s, e), (r_t - att) / n_t, -(d_c - x_c @ beta) * lever
+
+
+def _logit(d: np.ndarray, x: np.ndarray, tol: float = 1e-12, max_iter: int = 100) -> np.ndarray:
+    """Maximum-likelihood logit coefficients by Newton-Raphson."""
+    beta = np.zeros(x.shape[1])
+    for _ in range(max_iter):
+        p = 1 / (1 + np.exp(-(x @ beta)))
+        step = np.linalg.solve(x.T @ (x * (p * (1 - p))[:, None]), x.T @ (d - p))
+        beta += step
+        if np.max(np.abs(step)) < tol:
+            break
+    return beta
+
+
+def _dr_panel(d_t, d_c, x_t, x_c, trim: float = 0.995):
+    """Doubly-robust DiD (Sant'Anna and Zhao 2020, R ``DRDID::drdid_panel``) for one cell.
+
+    Logit propensity score and linear outcome evolution of the controls; controls with
+    a score >= ``trim`` get weight 0. Returns the ATT and the influence function on the
+    phi scale, treated units first.
+    """
+    n_t = len(d_t)
+    n1 = n_t + len(d_c)
+    d = np.r_[np.ones(n_t), np.zeros(len(d_c))]
+    dy = np.r_[d_t, d_c]
+    x = np.vstack([x_t, x_c])
+    ps = np.clip(1 / (1 + np.exp(-(x @ _logit(d, x)))), 1e-6, 1 - 1e-6)
+    keep = (d == 1) | (ps < trim)
+    x_c = x[n_t:]
+    out = x @ np.linalg.solve(x_c.T @ x_c, x_c.T @ d_c)
+    w_t = d
+    w_c = keep * ps * (1 - d) / (1 - ps)
+    res = dy - out
+    eta_t = np.mean(w_t * res) / np.mean(w_t)
+    eta_c = np.mean(w_c * res) / np.mean(w_c)
+    lin_ols = ((1 - d) * res)[:, None] * x @ np.linalg.inv(x.T @ (x * (1 - d)[:, None]) / n1)
+    hess = np.linalg.inv(x.T @ (x * (ps * (1 - ps))[:, None])) * n1
+    lin_ps = ((d - ps)[:, None] * x) @ hess
+    inf_t = (w_t * (res - eta_t) - lin_ols @ np.mean(w_t[:, None] * x, axis=0)) / np.mean(w_t)
+    c1 = w_c * (res - eta_c)
+    inf_c = (c1 + lin_ps @ np.mean(c1[:, None] * x, axis=0)
+             - lin_ols @ np.mean(w_c[:, None] * x, axis=0)) / np.mean(w_c)
+    return eta_t - eta_c, (inf_t - inf_c) / n1
 
 
 def cluster_se(panel: Panel, sl: slice, phi_t: np.ndarray, ctrl: np.ndarray, phi_c: np.ndarray) -> float:
@@ -294,6 +342,7 @@ def cluster_sums(panel: Panel, phi: np.ndarray) -> np.ndarray:
 
 Control = Literal["never", "notyet"]
 BasePeriod = Literal["varying", "universal"]
+EstMethod = Literal["dr", "reg"]
 AggregateKind = Literal["simple", "event", "cohort", "calendar"]
 _CONTROLS = ("never", "notyet")
 _BASES = ("varying", "universal")
@@ -427,6 +476,7 @@ def staggered_did(
     n_boot: int = 999,
     seed: int | None = 0,
     boot_weights: BootWeights = "mammen",
+    est_method: EstMethod = "dr",
 ) -> StaggeredResult:
     """Group-time ATTs under staggered adoption (Callaway and Sant'Anna 2021), as R ``did``.
 
@@ -437,8 +487,9 @@ def staggered_did(
     (``control="never"``) or not-yet-treated units (treated after max(t, base) +
     anticipation), with base period g - 1 - anticipation for post periods and, with
     ``base_period="varying"``, t - 1 for pre periods (R ``did``'s default). With
-    ``covariates`` (taken in the base period) the outcome-regression DiD is used (R
-    ``est_method="reg"``), not the doubly-robust one. Standard errors are analytic from
+    ``covariates`` (values in the base period) each cell is the doubly-robust DiD of
+    Sant'Anna and Zhao (2020) (``est_method="dr"``, R's default) or the
+    outcome-regression DiD (``"reg"``); without covariates all coincide. Standard errors are analytic from
     influence functions, clustered by ``cluster`` (default: unit) with no small-sample
     factor, which equals R ``did``'s analytic se when clustering by unit. Uniform bands
     of aggregations use a seeded multiplier bootstrap (``bootstrap``, ``n_boot``,
@@ -450,12 +501,14 @@ def staggered_did(
         raise InputError(f"staggered_did: base_period must be one of {_BASES}, got {base_period!r}")
     if boot_weights not in ("mammen", "rademacher"):
         raise InputError(f"staggered_did: boot_weights must be 'mammen' or 'rademacher', got {boot_weights!r}")
+    if est_method not in ("dr", "reg"):
+        raise InputError(f"staggered_did: est_method must be 'dr' or 'reg', got {est_method!r}")
     if int(anticipation) != anticipation or anticipation < 0:
         raise InputError(f"staggered_did: anticipation must be an integer >= 0, got {anticipation!r}")
     if not 0 < level < 1:
         raise InputError(f"staggered_did: level must be in (0, 1), got {level!r}")
 
-    panel = build_panel(data, outcome, unit, time, cohort, control, int(anticipation), cluster, covariates)
+    panel = build_panel(data, outcome, unit, time, cohort, control, int(anticipation), cluster, covariates, est_method)
     cells = estimate_cells(panel, define_cells(panel, control, int(anticipation), base_period))
     z = stats.norm.ppf(0.5 + level / 2)
     att_gt = cells[["cohort", "time", "att", "se"]].copy()
@@ -472,7 +525,8 @@ def staggered_did(
         "control": control, "anticipation": int(anticipation), "base_period": base_period,
         "level": level, "bootstrap": bootstrap, "n_boot": n_boot, "seed": seed,
         "boot_weights": boot_weights,
-        "method": ("outcome regression on " + ", ".join(covariates) if covariates else "unconditional 2x2 DiD")
+        "method": ({"dr": "doubly robust", "reg": "outcome regression"}[est_method]
+                   + " on " + ", ".join(covariates) if covariates else "unconditional 2x2 DiD")
         + f", control={control}, anticipation={anticipation}, base_period={base_period}",
         "inference": "analytic influence function, clustered by "
         + (cluster or unit) + ", normal",
