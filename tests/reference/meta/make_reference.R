@@ -35,6 +35,15 @@ datasets <- list(
   k3 = list(yi = as.numeric(k3$yi), vi = as.numeric(k3$vi), ablat = k3$ablat)
 )
 
+# Simulated sets (seeded): k sites, true effect 0.2 + 0.1 x + N(0, tau2 = 0.05)
+set.seed(20261125)
+for (k in c(5, 8, 20, 40)) {
+  vi <- runif(k, 0.01, 0.2)
+  x <- round(rnorm(k), 3)
+  yi <- round(0.2 + 0.1 * x + rnorm(k, 0, sqrt(0.05 + vi)), 4)
+  datasets[[paste0("sim", k)]] <- list(yi = yi, vi = round(vi, 4), x = x)
+}
+
 fit_case <- function(name, data, method, mods = NULL, knha = FALSE, level = 95) {
   d <- as.data.frame(datasets[[data]][c("yi", "vi", mods)])
   if (is.null(mods)) {
@@ -86,6 +95,13 @@ for (m in c("DL", "PM", "REML")) {
   cases[[length(cases) + 1]] <- fit_case(paste0("k2_", m), "k2", m)
   cases[[length(cases) + 1]] <- fit_case(paste0("k3_", m), "k3", m)
   cases[[length(cases) + 1]] <- fit_case(paste0("k3_", m, "_ablat"), "k3", m, "ablat")
+}
+for (k in c(5, 8, 20, 40)) {
+  for (m in c("DL", "PM", "REML")) {
+    nm <- paste0("sim", k)
+    cases[[length(cases) + 1]] <- fit_case(paste0(nm, "_", m), nm, m)
+    cases[[length(cases) + 1]] <- fit_case(paste0(nm, "_", m, "_x"), nm, m, "x")
+  }
 }
 cases[[length(cases) + 1]] <- fit_case("bcg_REML_knha", "bcg", "REML", knha = TRUE)
 cases[[length(cases) + 1]] <- fit_case("bcg_REML_ablat_knha", "bcg", "REML", "ablat",
