@@ -133,6 +133,23 @@ def test_leave_one_out_q_matches_metafor():
     assert list(got.index) == data["author"]
 
 
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("pi_type", ["t", "riley"])
+def test_prediction_interval_types_match_metafor(name, pi_type):
+    case = CASES[name]
+    data = REF["datasets"][case["data"]]
+    mods = _mods(case)
+    r = meta_analysis(data["yi"], data["vi"], method=case["method"].lower(),
+                      moderators=pd.DataFrame({m: data[m] for m in mods}) if mods else None,
+                      level=case["level"], knapp_hartung=case["knha"], pi_type=pi_type)
+    np.testing.assert_allclose([r.pi_low, r.pi_high],
+                               [case[f"pi_low_{pi_type}"], case[f"pi_high_{pi_type}"]],
+                               rtol=RTOL, atol=ATOL)
+    if not mods:  # predict_effect uses the same convention
+        got = predict_effect(r).iloc[0]
+        assert (got["pi_low"], got["pi_high"]) == pytest.approx((r.pi_low, r.pi_high), rel=1e-12)
+
+
 PREDICTIONS = {p["name"]: p for p in REF["predictions"]}
 
 
@@ -206,6 +223,7 @@ def test_bad_method_names_allowed_values():
         ([0.1, np.nan], [0.01, 0.02], {}, InputError),
         ([0.1, 0.2], [0.01, 0.0], {}, InputError),
         ([0.1, 0.2], [0.01, 0.02], {"level": 95}, InputError),
+        ([0.1, 0.2], [0.01, 0.02], {"pi_type": "higgins"}, InputError),
         ([0.1, 0.2], [0.01, 0.02], {"moderators": [1.0, 2.0]}, EstimationError),
         ([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], {"moderators": [1.0, 2.0]}, InputError),
         ([0.1, 0.2, 0.3, 0.1], [0.01, 0.02, 0.03, 0.01],

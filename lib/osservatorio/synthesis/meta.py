@@ -26,6 +26,8 @@ from osservatorio.exceptions import EstimationError, InputError
 
 Method = Literal["dl", "pm", "reml"]
 _METHODS: tuple[str, ...] = get_args(Method)
+PiType = Literal["default", "t", "riley"]
+_PI_TYPES: tuple[str, ...] = get_args(PiType)
 _MAX_DOUBLINGS = 200
 
 
@@ -65,6 +67,7 @@ class MetaResult:
     method: str
     level: float
     knapp_hartung: bool
+    pi_type: str
     df: int | None  # t degrees of freedom under Knapp-Hartung, else None
     weights: np.ndarray  # share 0-1 of each study in the fit
     coefficients: pd.DataFrame  # estimate, se, z, p_value, ci_low, ci_high per term
@@ -84,6 +87,7 @@ def meta_analysis(
     moderators=None,
     level: float = 0.95,
     knapp_hartung: bool = False,
+    pi_type: PiType = "default",
 ) -> MetaResult:
     """Random-effects meta-analysis (or mixed-effects meta-regression with `moderators`).
 
@@ -92,11 +96,19 @@ def meta_analysis(
     columns become treatment dummies, first sorted level as reference); an intercept is
     added. tau2 is estimated by DerSimonian-Laird ("dl"), Paule-Mandel ("pm") or
     restricted maximum likelihood ("reml"), truncated at 0.
+
+    The prediction interval is estimate +/- crit * sqrt(se^2 + tau2) with crit, as in
+    metafor's `predict.rma(pi.type=...)`: "default" the normal quantile (Student t with
+    k - p df under Knapp-Hartung); "t" Student t with k - p df; "riley" Student t with
+    k - p - 1 df (at least 1), for one intercept the t_{k-2} of Higgins et al. (2009),
+    which covers better with few sites.
     """
     if method not in _METHODS:
         raise InputError(f"method must be one of {_METHODS}, got {method!r}")
     if not 0 < level < 1:
         raise InputError(f"level must be in (0, 1), got {level!r}")
+    if pi_type not in _PI_TYPES:
+        raise InputError(f"pi_type must be one of {_PI_TYPES}, got {pi_type!r}")
     y, v = _check_effects(effects, variances)
     X, names, spec = _design_matrix(moderators, len(y))
     k, p = X.shape
@@ -105,7 +117,7 @@ def meta_analysis(
             f"meta-analysis needs more studies than coefficients: k={k}, p={p}"
         )
     tau2 = _estimate_tau2(y, v, X, method)
-    res = _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung)
+    res = _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung, pi_type)
     res.update(_heterogeneity(y, v, X, tau2, level))
     if p > 1:
         res.update(_moderator_test(res["_b"], res["_vb"], k - p, knapp_hartung))
@@ -115,7 +127,7 @@ def meta_analysis(
     res.pop("_b")
     res.pop("_vb")
     return MetaResult(method=method, level=level, knapp_hartung=knapp_hartung, k=k,
-                      moderator_spec=spec, **res)
+                      pi_type=pi_type, moderator_spec=spec, **res)
 
 
 def leave_one_out(
@@ -175,7 +187,8 @@ def predict_effect(result: MetaResult, new_moderators=None) -> pd.DataFrame:
     pred = X @ b
     var = np.einsum("ij,jk,ik->i", X, vb, X)
     se = np.sqrt(var)
-    half_pi = crit * np.sqrt(var + result.tau2)
+    pi_crit = _pi_crit(crit, result.pi_type, result.level, result.k, len(b))
+    half_pi = pi_crit * np.sqrt(var + result.tau2)
     return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se,
                          "ci_high": pred + crit * se, "pi_low": pred - half_pi,
                          "pi_high": pred + half_pi})
@@ -329,7 +342,7 @@ def _root_from_zero(f, y) -> float:
 # --- fit and statistics ------------------------------------------------------------
 
 
-def _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung) -> dict:
+def _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung, pi_type) -> dict:
     """Weighted least squares at the given tau2, tests, CIs and prediction interval."""
     k, p = X.shape
     w = 1 / (v + tau2)
@@ -351,7 +364,7 @@ def _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung) -> dict:
          "ci_low": b - crit * se, "ci_high": b + crit * se},
         index=pd.Index(names, name="term"),
     )
-    half_pi = crit * np.sqrt(vb[0, 0] + tau2)
+    half_pi = _pi_crit(crit, pi_type, level, k, p) * np.sqrt(vb[0, 0] + tau2)
     return {
         "estimate": float(b[0]), "se": float(se[0]), "z": float(zval[0]),
         "p_value": float(pval[0]), "ci_low": float(b[0] - crit * se[0]),
@@ -361,6 +374,15 @@ def _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung) -> dict:
         "df": df, "weights": w / w.sum(), "coefficients": coefs,
         "vcov": pd.DataFrame(vb, index=names, columns=names), "_b": b, "_vb": vb,
     }
+
+
+def _pi_crit(crit: float, pi_type: str, level: float, k: int, p: int) -> float:
+    """Critical value of the prediction interval (metafor's pi.type)."""
+    if pi_type == "t":
+        return float(stats.t.isf((1 - level) / 2, k - p))
+    if pi_type == "riley":
+        return float(stats.t.isf((1 - level) / 2, max(1, k - p - 1)))
+    return crit
 
 
 def _heterogeneity(y, v, X, tau2, level) -> dict:

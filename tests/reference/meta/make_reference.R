@@ -74,6 +74,13 @@ fit_case <- function(name, data, method, mods = NULL, knha = FALSE, level = 95) 
     ddf = if (knha) res$ddf[1] else NULL,
     r2 = if (is.null(mods)) NULL else res$R2 / 100
   )
+  # prediction intervals of the other pi.type conventions (at the intercept)
+  for (pt in c("t", "riley")) {
+    pr2 <- if (is.null(mods)) predict(res, pi.type = pt) else
+      predict(res, newmods = rep(0, res$p - 1), pi.type = pt)
+    out[[paste0("pi_low_", pt)]] <- as.numeric(pr2$pi.lb)
+    out[[paste0("pi_high_", pt)]] <- as.numeric(pr2$pi.ub)
+  }
   # Q-profile CI of tau2, I2, H2 (tau2.max raised so no bound is truncated)
   ci <- confint(res, control = list(tol = 1e-14, tau2.max = 1e6))$random
   out$tau2_ci_low <- ci["tau^2", "ci.lb"]
