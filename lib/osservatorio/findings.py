@@ -1,0 +1,135 @@
+"""The finding record: one practice, one outcome, one estimate with its evidence.
+
+The schema is versioned (``SCHEMA_VERSION``); exports carry the version. Disclosure
+control: ``suppress`` blanks every cell that describes fewer units or people than the
+theme's threshold, and is applied to every export (JSON, CSV, XLSX, HTML).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = "1.0"
+Verdict = Literal["efficace", "dannosa", "non_dimostrata"]
+
+
+class Subgroup(BaseModel):
+    """An estimate for one level of a moderator (heterogeneity)."""
+
+    model_config = ConfigDict(extra="forbid")
+    moderatore: str
+    livello: str
+    stima: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_trattati: int | None
+
+
+class Finding(BaseModel):
+    """One finding (see DESIGN.md, Findings). Effects are in the outcome's unit."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: str = SCHEMA_VERSION
+    tema: str
+    titolo: str
+    pratica: str
+    esito: str
+    esito_etichetta: str
+    unita_misura: str
+    livello_unita: str
+    disegno: str
+    stimatore: str
+    effetto: float | None
+    effetto_relativo: float | None  # effect / baseline mean of the treated before adoption
+    valore_base: float | None
+    ci_low: float | None
+    ci_high: float | None
+    livello_confidenza: float = 0.95
+    p_value: float | None
+    metodo_inferenza: str
+    n_trattati: int | None
+    n_confronto: int | None
+    n_cluster: int | None
+    periodo_inizio: str
+    periodo_fine: str
+    pretrend_p: float | None
+    placebo_p: float | None
+    eterogeneita: list[Subgroup] = []
+    contesti: list[str] = []
+    livello_maryland: int | None
+    lucchetti: int | None
+    lucchetti_senza_limite_sintetico: int | None
+    motivi_lucchetti: list[str] = []
+    verdetto: Verdict
+    costo_totale_euro: float | None
+    beneficiari: int | None
+    costo_per_beneficiario_euro: float | None
+    avvertenze: list[str] = []
+    dati_sintetici: bool
+    lingua: str
+    id_run: str
+    soppressioni: list[str] = []
+
+
+def verdict(ci_low: float | None, ci_high: float | None, higher_is_better: bool) -> Verdict:
+    """Effective when the whole interval lies on the good side of zero."""
+    if ci_low is None or ci_high is None or math.isnan(ci_low) or math.isnan(ci_high):
+        return "non_dimostrata"
+    good_side = ci_low > 0 if higher_is_better else ci_high < 0
+    bad_side = ci_high < 0 if higher_is_better else ci_low > 0
+    return "efficace" if good_side else "dannosa" if bad_side else "non_dimostrata"
+
+
+def suppress(finding: Finding, threshold: int) -> Finding:
+    """Blank every count or estimate describing fewer than ``threshold`` units or people.
+
+    Suppressed: people counts (beneficiari) and the cost per beneficiary derived from
+    them; subgroup estimates resting on fewer treated units than the threshold. The
+    headline estimate is kept for a design with fewer treated units when those units are
+    public bodies (comuni, districts) whose residents number far more than the
+    threshold; that choice is recorded in ``soppressioni``.
+    """
+    data = finding.model_dump()
+    notes = list(data["soppressioni"])
+    if data["beneficiari"] is not None and data["beneficiari"] < threshold:
+        data["beneficiari"] = None
+        data["costo_per_beneficiario_euro"] = None
+        notes.append(f"beneficiari < {threshold}")
+    groups = []
+    for g in data["eterogeneita"]:
+        if g["n_trattati"] is not None and g["n_trattati"] < threshold:
+            g = {**g, "stima": None, "ci_low": None, "ci_high": None, "n_trattati": None}
+            notes.append(f"sottogruppo {g['moderatore']}={g['livello']}: trattati < {threshold}")
+        groups.append(g)
+    data["eterogeneita"] = groups
+    data["soppressioni"] = sorted(set(notes))
+    return Finding.model_validate(data)
+
+
+FLAT_COLUMNS = [
+    "schema_version", "tema", "titolo", "pratica", "esito", "esito_etichetta", "unita_misura", "livello_unita",
+    "disegno", "stimatore", "effetto", "effetto_relativo", "valore_base", "ci_low", "ci_high", "p_value",
+    "metodo_inferenza", "n_trattati", "n_confronto", "n_cluster", "periodo_inizio", "periodo_fine", "pretrend_p",
+    "placebo_p", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
+    "verdetto", "costo_totale_euro", "beneficiari", "costo_per_beneficiario_euro", "contesti", "avvertenze",
+    "dati_sintetici", "lingua", "id_run", "soppressioni",
+]
+
+
+def to_frame(findings: list[Finding]) -> pd.DataFrame:
+    """Flat table of findings (lists joined with ' | '; subgroups summarised)."""
+    rows = []
+    for f in findings:
+        d = f.model_dump()
+        row: dict[str, Any] = {k: d[k] for k in FLAT_COLUMNS}
+        for k in ("motivi_lucchetti", "contesti", "avvertenze", "soppressioni"):
+            row[k] = " | ".join(d[k])
+        row["eterogeneita"] = " | ".join(
+            f"{g['moderatore']}={g['livello']}: {'soppresso' if g['stima'] is None else round(g['stima'], 4)}"
+            for g in d["eterogeneita"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*FLAT_COLUMNS, "eterogeneita"])

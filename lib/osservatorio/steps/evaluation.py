@@ -1,0 +1,322 @@
+"""Stage 30 steps: choose the estimator from the theme's design, estimate, diagnose.
+
+Designs and headline estimators:
+- ``staggered_did``: Callaway-Sant'Anna ATT(g,t), simple aggregation (comparison from the
+  theme: never or not-yet treated), analytic influence-function errors clustered.
+- ``did_few_treated``: TWFE DiD with a restricted wild cluster bootstrap (Webb weights)
+  and randomization inference as a check.
+- ``event_study_its``: event study (Callaway-Sant'Anna by event time) for the pre-trend
+  diagnosis, and as headline a comparative interrupted time series aligned on adoption
+  (treated minus not-yet-treated districts, own pre-trend extrapolated).
+- ``synthetic_control``: synthetic control with in-space placebos.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import show
+from ..evaluate.results import EffectResult
+from ..stage import StageContext
+from ..text import fmt_number, fmt_p
+
+N_BOOT = 999
+
+
+def _effect_dict(r: EffectResult) -> dict:
+    d = r.to_dict()
+    d["extra"] = {k: v for k, v in d["extra"].items() if isinstance(v, (int, float, str, bool, type(None)))}
+    return d
+
+
+def _treated_clusters(panel: pd.DataFrame) -> int:
+    return int(panel.loc[panel["cohort"] > 0, "cluster"].nunique())
+
+
+def _baseline(panel: pd.DataFrame) -> float:
+    """Weighted mean outcome of the treated units before adoption."""
+    pre = panel[(panel["cohort"] > 0) & (panel["time"] < panel["cohort"])]
+    return float(np.average(pre["y"], weights=pre["w"])) if len(pre) else float("nan")
+
+
+def estimate(ctx: StageContext) -> dict:
+    """Run the design's estimators; write data/estimates.json; show the main table."""
+    theme, panel = ctx.theme, ctx.panel()
+    design = theme.design
+    out: dict = {"design": design, "baseline": _baseline(panel), "n_treated_clusters": _treated_clusters(panel),
+                 "n_units": int(panel["unit"].nunique()), "n_treated": int(panel.loc[panel["cohort"] > 0, "unit"].nunique()),
+                 "caveats": []}
+    if design == "staggered_did":
+        out.update(_staggered(ctx, panel))
+    elif design == "did_few_treated":
+        out.update(_few_treated(ctx, panel))
+    elif design == "event_study_its":
+        out.update(_event_study_its(ctx, panel))
+    elif design == "synthetic_control":
+        out.update(_synth(ctx, panel))
+    out.update(_twfe_reference(ctx, panel))
+    ctx.write_json("estimates.json", out)
+    _show_estimates(ctx, out)
+    return out
+
+
+def _staggered(ctx: StageContext, panel: pd.DataFrame) -> dict:
+    from ..evaluate import staggered_did
+
+    t = ctx.theme
+    res = staggered_did(panel, "y", "unit", "time", "cohort", control=t.comparison, anticipation=t.anticipation,
+                        cluster="cluster", n_boot=N_BOOT, seed=t.seed)
+    simple = res.aggregate("simple")
+    event = res.aggregate("event", min_e=-t.event_window, max_e=t.event_window)
+    cohort = res.aggregate("cohort")
+    event.to_parquet(ctx.data_dir / "event_study.parquet", index=False)
+    cohort.to_parquet(ctx.data_dir / "cohorts.parquet", index=False)
+    res.att_gt.to_parquet(ctx.data_dir / "att_gt.parquet", index=False)
+    return {"headline": _effect_dict(simple), "estimator": "callaway_santanna",
+            "pretrend": res.pretrend_test(), "event_source": "callaway_santanna"}
+
+
+def _few_treated(ctx: StageContext, panel: pd.DataFrame) -> dict:
+    from ..evaluate import event_study, randomization_inference, wild_cluster_bootstrap
+
+    t = ctx.theme
+    wcr = wild_cluster_bootstrap(panel, "y", "treated", "unit", "time", "cluster", weights_type="webb",
+                                 n_boot=9999, seed=t.seed)
+    ri = randomization_inference(panel, "y", "treated", "unit", "time", cluster="cluster", n_perm=N_BOOT, seed=t.seed)
+    es = event_study(panel, "y", "unit", "time", "cohort", leads=t.event_window, lags=t.event_window, cluster="cluster")
+    es.coefs.to_parquet(ctx.data_dir / "event_study.parquet", index=False)
+    return {"headline": _effect_dict(wcr), "estimator": "twfe_wild_cluster_bootstrap",
+            "randomization_inference": _effect_dict(ri), "pretrend": dict(es.pretrend),
+            "event_source": "twfe_event_study"}
+
+
+def aligned_gap_series(panel: pd.DataFrame, window_pre: int | None = None) -> pd.Series:
+    """Mean gap between each treated unit and the never/not-yet-treated units in the
+    same calendar period, averaged over treated units by event time.
+
+    Common shocks and seasonality cancel in the gap; what remains is the treated units'
+    own differential path, on which an interrupted time series at event time 0 fits the
+    pre-trend and estimates the shift at adoption.
+    """
+    df = panel.assign(yw=panel["y"] * panel["w"])
+    cohorts = np.sort(panel.loc[panel["cohort"] > 0, "cohort"].unique())
+    gaps = []
+    for g in cohorts:
+        treated = df[df["cohort"] == g]
+        ctrl = df[(df["cohort"] == 0) | (df["cohort"] > df["time"])]
+        ctrl = ctrl[~ctrl["unit"].isin(treated["unit"])]
+        cm = ctrl.groupby("time")["yw"].sum() / ctrl.groupby("time")["w"].sum()
+        tm = treated.groupby("time")["yw"].sum() / treated.groupby("time")["w"].sum()
+        gap = (tm - cm).dropna()
+        gaps.append(pd.DataFrame({"e": gap.index - g, "gap": gap.to_numpy(), "n": treated["unit"].nunique()}))
+    allg = pd.concat(gaps)
+    # keep the event times observed for every cohort, so the series mixes no compositions
+    full = allg.groupby("e")["n"].sum()
+    allg = allg[allg["e"].isin(full[full == full.max()].index)]
+    if window_pre is not None:
+        allg = allg[allg["e"] >= -window_pre]
+    series = allg.groupby("e").apply(lambda d: np.average(d["gap"], weights=d["n"]), include_groups=False)
+    return series.sort_index()
+
+
+def _event_study_its(ctx: StageContext, panel: pd.DataFrame) -> dict:
+    from ..evaluate import interrupted_time_series, staggered_did
+
+    t = ctx.theme
+    res = staggered_did(panel, "y", "unit", "time", "cohort", control=t.comparison, anticipation=t.anticipation,
+                        cluster="cluster", n_boot=N_BOOT, seed=t.seed)
+    event = res.aggregate("event", min_e=-t.event_window, max_e=t.event_window)
+    event.to_parquet(ctx.data_dir / "event_study.parquet", index=False)
+    did_simple = res.aggregate("simple")
+    gap = aligned_gap_series(panel)
+    index = pd.period_range("2000-01", periods=len(gap), freq="M")
+    start = int(np.flatnonzero(gap.index.to_numpy() == 0)[0])
+    its = interrupted_time_series(pd.Series(gap.to_numpy(), index=index), intervention=index[start],
+                                  seasonality="none")
+    pd.DataFrame({"e": gap.index, "osservato": its.observed.to_numpy(), "stimato": its.fitted.to_numpy(),
+                  "controfattuale": its.counterfactual.to_numpy()}).to_parquet(ctx.data_dir / "its.parquet", index=False)
+    return {"headline": _effect_dict(its.level_change), "estimator": "comparative_its",
+            "its_average": _effect_dict(its.effect), "its_slope_change": _effect_dict(its.slope_change),
+            "did_simple": _effect_dict(did_simple), "pretrend": res.pretrend_test(),
+            "event_source": "callaway_santanna"}
+
+
+def _synth(ctx: StageContext, panel: pd.DataFrame) -> dict:
+    from ..evaluate import synthetic_control
+
+    treated = panel.loc[panel["cohort"] > 0, ["unit", "cohort"]].drop_duplicates()
+    unit, t0 = treated.iloc[0]["unit"], int(treated.iloc[0]["cohort"])
+    donors = panel[(panel["cohort"] == 0) | (panel["unit"] == unit)]
+    res = synthetic_control(donors, "y", "unit", "time", treated_unit=unit, treatment_time=t0)
+    return {"headline": _effect_dict(res.effect), "estimator": "synthetic_control",
+            "synth": res.summary(), "event_source": "synthetic_control"}
+
+
+def _twfe_reference(ctx: StageContext, panel: pd.DataFrame) -> dict:
+    """Plain TWFE DiD, shown for comparison (biased under staggered heterogeneous effects)."""
+    from ..evaluate import twfe
+
+    r = twfe(panel, "y", "treated", "unit", "time", cluster="cluster")
+    return {"twfe": _effect_dict(r.effect)}
+
+
+def _show_estimates(ctx: StageContext, out: dict) -> None:
+    lang = ctx.lang
+    show.heading("eval.title", lang)
+    rows = [("eval.row.headline", out["headline"])]
+    for key, label in (("did_simple", "eval.row.did_simple"), ("randomization_inference", "eval.row.ri"),
+                       ("twfe", "eval.row.twfe")):
+        if key in out:
+            rows.append((label, out[key]))
+    table = pd.DataFrame([{
+        "stima": show_label(label, lang), "effetto": r["estimate"], "errore std.": r["se"],
+        "IC basso": r["ci_low"], "IC alto": r["ci_high"], "p": r["p_value"], "inferenza": r["inference"],
+    } for label, r in rows])
+    if lang == "en":
+        table.columns = ["estimate", "effect", "std. error", "CI low", "CI high", "p", "inference"]
+    show.table(table, lang, digits=3)
+    h = out["headline"]
+    show.para("eval.meaning", lang, effect=fmt_number(h["estimate"], lang, 3), unit=getattr(ctx.theme.outcome_unit, lang),
+              lo=fmt_number(h["ci_low"], lang, 3), hi=fmt_number(h["ci_high"], lang, 3), p=fmt_p(h["p_value"], lang),
+              base=fmt_number(out["baseline"], lang, 3), rel=fmt_number(100 * h["estimate"] / out["baseline"], lang, 1)
+              if out["baseline"] else "n.d.")
+
+
+def show_label(key: str, lang: str) -> str:
+    from ..text import t
+
+    return t(key, lang)
+
+
+def event_study_plot(ctx: StageContext) -> None:
+    """Effects by event time with pointwise intervals (and uniform bands when computed)."""
+    from ..evaluate.plots import plot_event_study
+    from ..text import t
+
+    lang = ctx.lang
+    path = ctx.data_dir / "event_study.parquet"
+    show.heading("eval.event.title", lang, level=3)
+    if not path.is_file():
+        show.para("eval.event.none", lang)
+        return
+    coefs = pd.read_parquet(path)
+    fig = plot_event_study(coefs, title=t("eval.event.plot_title", lang, outcome=getattr(ctx.theme.outcome_label, lang)),
+                           xlabel=t("eval.event.xlabel", lang), ylabel=getattr(ctx.theme.outcome_unit, lang))
+    ctx.save_figure(fig, "event_study")
+    show.figure(fig)
+    show.para("eval.event.note", lang)
+
+
+def pretrend(ctx: StageContext) -> dict:
+    """Joint test that the pre-adoption effects are zero; a failed test is flagged."""
+    est = ctx.read_json("estimates.json")
+    test = est.get("pretrend") or {}
+    lang = ctx.lang
+    show.heading("eval.pretrend.title", lang, level=3)
+    p = test.get("p_value")
+    if p is None or p != p:
+        show.para("eval.pretrend.none", lang)
+    else:
+        key = "eval.pretrend.failed" if p < 0.05 else "eval.pretrend.passed"
+        show.para(key, lang, stat=fmt_number(test.get("statistic"), lang, 2), df=test.get("df"), p=fmt_p(p, lang))
+    return test
+
+
+def _shift_back(panel: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Pre-adoption data only, with adoption moved k periods earlier (placebo timing)."""
+    last_pre = panel.loc[panel["cohort"] > 0, "cohort"].min()
+    df = panel[panel["time"] < last_pre].copy()
+    df["cohort"] = np.where(df["cohort"] > 0, df["cohort"] - k, 0)
+    df.loc[df["cohort"] <= df["time"].min(), "cohort"] = 0
+    df["treated"] = ((df["cohort"] > 0) & (df["time"] >= df["cohort"])).astype("int64")
+    return df
+
+
+def placebo(ctx: StageContext) -> dict:
+    """A fake adoption date before the real one, on pre-adoption data: should find nothing."""
+    from ..evaluate import staggered_did, twfe
+
+    t, lang = ctx.theme, ctx.lang
+    panel = ctx.panel()
+    show.heading("eval.placebo.title", lang, level=3)
+    result: dict = {"p_value": None}
+    if t.design == "synthetic_control":
+        est = ctx.read_json("estimates.json")
+        result = {"p_value": est["headline"]["p_value"], "kind": "in_space"}
+        show.para("eval.placebo.synth", lang, p=fmt_p(result["p_value"], lang))
+    else:
+        k = max(1, t.event_window // 2)
+        df = _shift_back(panel, k)
+        if df.loc[df["cohort"] > 0, "unit"].nunique() == 0 or df["time"].nunique() < 3:
+            show.para("eval.placebo.none", lang)
+        else:
+            if t.design == "did_few_treated":
+                r = twfe(df, "y", "treated", "unit", "time", cluster="cluster").effect
+            else:
+                r = staggered_did(df, "y", "unit", "time", "cohort", control=t.comparison, cluster="cluster",
+                                  bootstrap=False).aggregate("simple")
+            result = {"p_value": r.p_value, "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                      "shift": k, "kind": "timing"}
+            show.para("eval.placebo.result", lang, k=k, effect=fmt_number(r.estimate, lang, 3),
+                      lo=fmt_number(r.ci_low, lang, 3), hi=fmt_number(r.ci_high, lang, 3), p=fmt_p(r.p_value, lang))
+    est = ctx.read_json("estimates.json")
+    est["placebo"] = result
+    ctx.write_json("estimates.json", est)
+    return result
+
+
+def heterogeneity(ctx: StageContext) -> pd.DataFrame:
+    """The effect by moderator level (size class, macro-area, ...), each level on its own."""
+    from ..evaluate import staggered_did, twfe
+
+    t, lang = ctx.theme, ctx.lang
+    panel = ctx.panel()
+    show.heading("eval.het.title", lang, level=3)
+    rows = []
+    if t.design in ("synthetic_control", "event_study_its") or not t.moderators:
+        show.para("eval.het.none", lang)
+    for mod in ([] if t.design in ("synthetic_control", "event_study_its") else t.moderators):
+        if mod not in panel.columns:
+            continue
+        for level, sub in panel.groupby(mod, observed=True):
+            n_tr = int(sub.loc[sub["cohort"] > 0, "unit"].nunique())
+            row = {"moderatore": mod, "livello": str(level), "n_trattati": n_tr, "stima": np.nan,
+                   "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+            has_control = (sub["cohort"] == 0).any() or t.comparison == "notyet"
+            if n_tr >= 2 and has_control:
+                try:
+                    if t.design == "did_few_treated":
+                        r = twfe(sub, "y", "treated", "unit", "time", cluster="cluster").effect
+                    else:
+                        r = staggered_did(sub, "y", "unit", "time", "cohort", control=t.comparison,
+                                          cluster="cluster", bootstrap=False).aggregate("simple")
+                    row.update(stima=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, p_value=r.p_value)
+                except Exception as exc:  # a subgroup may lack comparisons: say so, keep going
+                    row["nota"] = str(exc)[:120]
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table.to_parquet(ctx.data_dir / "heterogeneity.parquet", index=False)
+        shown = table[table["n_trattati"] >= t.disclosure_threshold]
+        show.table(shown.drop(columns=[c for c in ("nota",) if c in shown.columns]), lang, digits=3)
+        show.para("eval.het.note", lang, threshold=t.disclosure_threshold)
+    return table
+
+
+def interpretation(ctx: StageContext) -> None:
+    """What the estimate means, and what the design cannot rule out (methods file too)."""
+    from ..text import t as tr
+
+    t, lang = ctx.theme, ctx.lang
+    est = ctx.read_json("estimates.json")
+    show.heading("eval.limits.title", lang, level=3)
+    key = f"eval.limits.{t.design}"
+    show.para(key, lang)
+    p = (est.get("pretrend") or {}).get("p_value")
+    if p is not None and p == p and p < 0.05:
+        show.para("eval.limits.pretrend_failed", lang)
+    if est.get("n_treated_clusters", 99) < 10:
+        show.para("eval.limits.few_clusters", lang, n=est["n_treated_clusters"])
+    (ctx.data_dir / "methods_30.md").write_text(
+        tr("eval.methods." + t.design, lang) + "\n\n" + tr(key, lang), encoding="utf-8")
