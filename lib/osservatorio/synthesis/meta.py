@@ -3,8 +3,9 @@
 Pools effects estimated at several sites (comuni, cohorts, themes) into one estimate
 with its between-site heterogeneity (tau2, I2), a prediction interval for a new site,
 and, with study-level moderators, a mixed-effects meta-regression telling where the
-practice transfers. Conventions follow R's metafor (`rma.uni`, `predict.rma`,
-`leave1out`), against which the tests compare every quantity.
+practice transfers (`predict_effect` at given moderator values). Conventions follow
+R's metafor (`rma.uni`, `predict.rma`, `confint` Q-profile, `leave1out`), against which
+the tests compare every quantity.
 
 Why not statsmodels' `combine_effects` for the intercept-only model: its
 DerSimonian-Laird tau2 is not truncated at 0 (a negative tau2 then enters the
