@@ -112,3 +112,19 @@ def test_bad_arguments(kwargs, error, message):
     args = {"data": data, "outcome": "y", "unit": "unit", "time": "year", "cohort": "cohort"}
     with pytest.raises(error, match=message):
         event_study(**{**args, **kwargs}, bin_endpoints=False)
+
+
+def test_plot_event_study_draws_pre_post_and_reference():
+    from matplotlib.figure import Figure
+
+    from osservatorio.evaluate.plots import plot_event_study
+
+    res = event_study(simulate(), "y", "unit", "year", "cohort", leads=3, lags=3)
+    fig = plot_event_study(res.coefs, title="t", xlabel="Anni dall'adozione", ylabel="Effetto",
+                           pre_label="Prima", post_label="Dopo", reference_label="Rif.")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Anni dall'adozione"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Prima", "Dopo", "Rif."]
+    with pytest.raises(InputError, match="lacks column"):
+        plot_event_study(res.coefs.drop(columns="ci_low"))
