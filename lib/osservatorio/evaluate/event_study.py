@@ -178,12 +178,16 @@ def _validate(data, outcome, unit, time, cohort, leads, lags, ref, level) -> Non
         if not isinstance(value, (int, np.integer)) or value < 0:
             raise InputError(f"{name} must be an integer >= 0, got {value!r}")
     if not isinstance(ref, (int, np.integer)) or not -leads <= ref <= lags:
-        raise InputError(f"ref must be an integer in [-leads, lags] = [{-leads}, {lags}], got {ref!r}")
+        raise InputError(
+            f"ref must be an integer in [-leads, lags] = [{-leads}, {lags}], got {ref!r}"
+        )
     if not 0 < level < 1:
         raise InputError(f"level must be strictly between 0 and 1, got {level}")
     for col in (time, cohort):
         if not pd.api.types.is_numeric_dtype(data[col]):
-            raise InputError(f"column '{col}' must hold integer periods, got dtype {data[col].dtype}")
+            raise InputError(
+                f"column '{col}' must hold integer periods, got dtype {data[col].dtype}"
+            )
 
 
 def _event_time(data: pd.DataFrame, unit: str, time: str,

@@ -65,7 +65,8 @@ def fit_case(data: pd.DataFrame, leads: int, lags: int, binned: bool, cluster: s
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    panels = {name: pd.read_csv(PANELS / f"panel_{name}.csv") for name in ("balanced", "unbalanced")}
+    panels = {name: pd.read_csv(PANELS / f"panel_{name}.csv")
+              for name in ("balanced", "unbalanced")}
     out = {"pyfixest": pf.__version__, "cases": {}}
     for name, panel, leads, lags, binned, cluster, weights in CASES:
         out["cases"][name] = {
