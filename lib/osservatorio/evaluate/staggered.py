@@ -30,6 +30,7 @@ _EPS_SE = np.sqrt(np.finfo(float).eps) * 10  # R did treats smaller se as 0 -> N
 class Panel:
     """Balanced wide panel, units sorted by cohort (never-treated last).
 
+    ``y`` is periods x units (each period's outcomes contiguous).
     ``bounds[c]:bounds[c+1]`` are the rows of cohort ``cohorts[c]``; the never-treated
     units are rows ``bounds[C]:n``. ``x`` holds covariates with an intercept column,
     shaped (periods, units, k), or is None.
@@ -50,7 +51,7 @@ class Panel:
 
     @property
     def n(self) -> int:
-        return self.y.shape[0]
+        return self.y.shape[1]
 
     @property
     def cohort_sizes(self) -> np.ndarray:
@@ -84,74 +85,86 @@ def build_panel(
     missing = [c for c in dict.fromkeys(cols) if c not in data.columns]
     if missing:
         raise InputError(f"staggered_did: columns not in data: {missing}")
-    df = data[list(dict.fromkeys(cols))].copy()
-    for col in (time, cohort):
-        vals = pd.to_numeric(df[col], errors="coerce").astype(float)
-        finite = vals[np.isfinite(vals)]
-        if col == time and (vals.isna().any() or (finite != np.round(finite)).any()):
-            raise InputError(f"staggered_did: column {col!r} (time) must hold integers")
-        if (finite != np.round(finite)).any():
-            raise InputError(f"staggered_did: column {col!r} (cohort) must hold integers")
-        df[col] = vals
-    if (df.groupby(unit, sort=False)[cohort].nunique(dropna=False) > 1).any():
-        raise InputError(f"staggered_did: cohort {cohort!r} varies within a unit")
-    if cluster and (df.groupby(unit, sort=False)[cluster].nunique(dropna=False) > 1).any():
-        raise InputError(f"staggered_did: cluster {cluster!r} varies within a unit")
-    if df.duplicated([unit, time]).any():
+    t_raw = _integer_column(data, time, "time", allow_missing=False)
+    g_raw = _integer_column(data, cohort, "cohort", allow_missing=True)
+    uid, ids = pd.factorize(data[unit].to_numpy(), sort=True)
+    times = np.unique(t_raw)
+    ti = np.searchsorted(times, t_raw)
+    n_all, n_t = len(ids), len(times)
+    flat = uid * n_t + ti
+    if np.bincount(flat, minlength=n_all * n_t).max() > 1:
         raise InputError(f"staggered_did: duplicated ({unit}, {time}) rows")
+    g_wide = _scatter(flat, np.nan_to_num(g_raw, nan=0.0), n_all, n_t)
+    if np.any(np.nanmax(g_wide, axis=1) != np.nanmin(g_wide, axis=1)):
+        raise InputError(f"staggered_did: cohort {cohort!r} varies within a unit")
+    cl_codes = None
+    if cluster:
+        cl_codes = pd.factorize(data[cluster].to_numpy())[0].astype(float)
+        cl_wide = _scatter(flat, cl_codes, n_all, n_t)
+        if np.any(np.nanmax(cl_wide, axis=1) != np.nanmin(cl_wide, axis=1)):
+            raise InputError(f"staggered_did: cluster {cluster!r} varies within a unit")
+    y = _scatter(flat, data[outcome].to_numpy(dtype=float), n_all, n_t)
+    xs = [_scatter(flat, data[c].to_numpy(dtype=float), n_all, n_t) for c in covariates]
+    complete = np.isfinite(y).all(axis=1)
+    for xw in xs:
+        complete &= np.isfinite(xw).all(axis=1)
+    n_dropped_unbalanced = int(n_all - complete.sum())
 
-    df = df.dropna(subset=[outcome, *covariates])
-    times = np.sort(df[time].unique())
-    counts = df.groupby(unit, sort=False)[time].transform("size")
-    n_units_all = df[unit].nunique()
-    df = df[counts == len(times)]
-    n_dropped_unbalanced = n_units_all - df[unit].nunique()
-
-    g = df[cohort].fillna(0.0).to_numpy()
+    g = np.nanmax(g_wide, axis=1)
     g = np.where((g == 0) | (g > times[-1]), NEVER, g)
-    early = g <= times[0] + anticipation
-    n_dropped_early = df.loc[early, unit].nunique()
-    df, g = df[~early], g[~early]
+    early = complete & (g <= times[0] + anticipation)
+    n_dropped_early = int(early.sum())
+    keep_u = complete & ~early
 
-    n_periods_dropped = 0
-    if not np.any(g == NEVER):
+    keep_t = np.ones(n_t, dtype=bool)
+    if not np.any(g[keep_u] == NEVER):
         if control == "never":
-            raise EstimationError(
-                "staggered_did: no never-treated units; use control='notyet'"
-            )
-        last = g.max()
-        keep = df[time].to_numpy() < last - anticipation
-        n_periods_dropped = len(times) - len(np.unique(df[time].to_numpy()[keep]))
-        df, g = df[keep], np.where(g[keep] == last, NEVER, g[keep])
-        times = np.sort(df[time].unique())
-    if len(df) == 0 or len(times) < 2:
+            raise EstimationError("staggered_did: no never-treated units; use control='notyet'")
+        last = g[keep_u].max() if keep_u.any() else NEVER
+        keep_t = times < last - anticipation
+        g = np.where(g == last, NEVER, g)
+    n_periods_dropped = int((~keep_t).sum())
+    if keep_u.sum() == 0 or keep_t.sum() < 2:
         raise EstimationError("staggered_did: fewer than two periods or no units left")
 
-    df = df.assign(_g=g).sort_values(["_g", unit, time], kind="stable")
-    n_t = len(times)
-    ids = df[unit].to_numpy()[::n_t]
-    y = df[outcome].to_numpy(dtype=float).reshape(-1, n_t)
-    gu = df["_g"].to_numpy()[::n_t]
+    order = np.flatnonzero(keep_u)
+    order = order[np.argsort(g[order], kind="stable")]
+    times = times[keep_t]
+    gu = g[order]
     cohorts = np.unique(gu[np.isfinite(gu)])
     if len(cohorts) == 0:
         raise EstimationError("staggered_did: no treated cohort within the panel periods")
-    bounds = np.searchsorted(gu, np.r_[cohorts, NEVER], side="left")
-    bounds = np.r_[bounds, len(gu)]
-
+    bounds = np.r_[np.searchsorted(gu, np.r_[cohorts, NEVER], side="left"), len(gu)]
+    y = np.ascontiguousarray(y[np.ix_(order, keep_t)].T)
     x = None
     if covariates:
-        xv = df[covariates].to_numpy(dtype=float).reshape(len(ids), n_t, -1)
-        x = np.concatenate([np.ones((n_t, len(ids), 1)), xv.transpose(1, 0, 2)], axis=2)
-
-    cl, n_cl = None, len(ids)
+        xv = np.stack([xw[np.ix_(order, keep_t)] for xw in xs], axis=2)
+        x = np.concatenate([np.ones((len(order), len(times), 1)), xv], axis=2).transpose(1, 0, 2).copy()
+    cl, n_cl = None, len(order)
     if cluster:
-        cl, uniq = pd.factorize(df[cluster].to_numpy()[::n_t])
+        cl, uniq = pd.factorize(np.nanmax(cl_wide, axis=1)[order])
         n_cl = len(uniq)
     return Panel(
         y=y, x=x, est_method=est_method, times=times, cohorts=cohorts, bounds=bounds, cluster=cl,
-        n_clusters=n_cl, unit_ids=ids, n_dropped_unbalanced=int(n_dropped_unbalanced),
-        n_dropped_early=int(n_dropped_early), n_periods_dropped=int(n_periods_dropped),
+        n_clusters=n_cl, unit_ids=np.asarray(ids)[order], n_dropped_unbalanced=n_dropped_unbalanced,
+        n_dropped_early=n_dropped_early, n_periods_dropped=n_periods_dropped,
     )
+
+
+def _integer_column(data: pd.DataFrame, col: str, what: str, allow_missing: bool) -> np.ndarray:
+    """Column as float array, checked to hold integers (NaN allowed only if asked)."""
+    vals = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(vals)
+    if (not allow_missing and not finite.all()) or np.any(vals[finite] != np.round(vals[finite])):
+        raise InputError(f"staggered_did: column {col!r} ({what}) must hold integers")
+    return vals
+
+
+def _scatter(flat: np.ndarray, values: np.ndarray, n: int, n_t: int) -> np.ndarray:
+    """Long values to a units x periods matrix (NaN where a unit-period is absent)."""
+    out = np.full(n * n_t, np.nan)
+    out[flat] = values
+    return out.reshape(n, n_t)
 
 
 def define_cells(panel: Panel, control: str, anticipation: int, base_period: str) -> pd.DataFrame:
@@ -186,26 +199,30 @@ def define_cells(panel: Panel, control: str, anticipation: int, base_period: str
     return pd.DataFrame(rows, columns=["gi", "cohort", "time", "t_col", "b_col", "cs", "post", "ref"])
 
 
-def control_rows(panel: Panel, gi: int, cs: int) -> np.ndarray:
-    """Row indices of the control units: cohorts from ``cs`` on (never last), minus ``gi``."""
+def control_rows(panel: Panel, gi: int, cs: int) -> slice | np.ndarray:
+    """Control units: cohorts from ``cs`` on (never last), minus ``gi``; a slice if contiguous."""
     b, n = panel.bounds, panel.n
     if gi >= cs:
         return np.r_[b[cs]:b[gi], b[gi + 1]:n]
-    return np.arange(b[cs], n)
+    return slice(int(b[cs]), n)
+
+
+def _count(rows: slice | np.ndarray) -> int:
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
 
 
 def cell_estimate(panel: Panel, gi: int, t_col: int, b_col: int, ctrl: np.ndarray):
     """ATT(g,t) and its influence function (phi scale) for one cell.
 
     Without covariates: the 2x2 DiD of mean changes, treated minus controls. With
-    covariates: the outcome-regression DiD (Heckman, Ichimura and Todd 1997; R
-    ``DRDID::reg_did_panel``) with covariates taken in the base period. Returns
+    covariates (taken in the base period): the doubly-robust DiD or the
+    outcome-regression DiD (R ``DRDID::reg_did_panel``), per ``panel.est_method``. Returns
     ``(att, treated_slice, phi_treated, phi_control)``; phi_control is aligned to ``ctrl``.
     """
     s, e = panel.bounds[gi], panel.bounds[gi + 1]
-    y = panel.y
-    d_t = y[s:e, t_col] - y[s:e, b_col]
-    d_c = y[ctrl, t_col] - y[ctrl, b_col]
+    yt, yb = panel.y[t_col], panel.y[b_col]
+    d_t = yt[s:e] - yb[s:e]
+    d_c = yt[ctrl] - yb[ctrl]
     n_t, n_c = len(d_t), len(d_c)
     if panel.x is None:
         m_t, m_c = d_t.mean(), d_c.mean()
@@ -266,7 +283,7 @@ def _dr_panel(d_t, d_c, x_t, x_c, trim: float = 0.995):
     return eta_t - eta_c, (inf_t - inf_c) / n1
 
 
-def cluster_se(panel: Panel, sl: slice, phi_t: np.ndarray, ctrl: np.ndarray, phi_c: np.ndarray) -> float:
+def cluster_se(panel: Panel, sl: slice, phi_t: np.ndarray, ctrl: slice | np.ndarray, phi_c: np.ndarray) -> float:
     """Analytic standard error from a cell's influence function (clustered if asked)."""
     if panel.cluster is None:
         return float(np.sqrt(phi_t @ phi_t + phi_c @ phi_c))
@@ -288,8 +305,8 @@ def estimate_cells(panel: Panel, cells: pd.DataFrame) -> pd.DataFrame:
         ctrl = cache.get((gi, cs))
         if ctrl is None:
             ctrl = cache[(gi, cs)] = control_rows(panel, gi, cs)
-        n_c[k] = len(ctrl)
-        if refs[k] or len(ctrl) == 0:
+        n_c[k] = _count(ctrl)
+        if refs[k] or n_c[k] == 0:
             continue
         a, sl, phi_t, phi_c = cell_estimate(panel, gi, t_col, b_col, ctrl)
         att[k] = a
@@ -426,8 +443,12 @@ class StaggeredResult:
                 pb = pa if b == a else cluster_sums(self._panel, self._phi_of(blocks[b]))
                 vcov[pos[a]:pos[a + 1], pos[b]:pos[b + 1]] = pa.T @ pb
                 vcov[pos[b]:pos[b + 1], pos[a]:pos[a + 1]] = (pa.T @ pb).T
-        stat = float(att @ np.linalg.lstsq(vcov, att, rcond=None)[0])
-        dof = int(np.linalg.matrix_rank(vcov))
+        # generalized inverse by eigen-decomposition (symmetric PSD), dropping null directions
+        eigval, eigvec = np.linalg.eigh(vcov)
+        keep = eigval > eigval.max() * len(pre) * np.finfo(float).eps
+        proj = eigvec[:, keep].T @ att
+        stat = float(np.sum(proj**2 / eigval[keep]))
+        dof = int(keep.sum())
         return {"statistic": stat, "df": dof, "p_value": float(stats.chi2.sf(stat, dof))}
 
     def _phi_of(self, idx: np.ndarray) -> np.ndarray:
