@@ -169,3 +169,15 @@ def test_randomization_inference_requires_absorbing_treatment(panel):
     bad.loc[(bad["cluster"] == "c00") & (bad["time"] == 2027), "d"] = 0
     with pytest.raises(InputError, match="absorbing"):
         ft.randomization_inference(bad, "y", "d", "unit", "time", cluster="cluster")
+
+
+def test_placebo_gram_path_equals_direct_demeaning(panel):
+    """The Gram-matrix shortcut equals demeaning every placebo (unbalanced panel)."""
+    df = panel.drop(index=[5, 33, 34, 120]).reset_index(drop=True)
+    prep = ft._prepare(df, "y", "d", "unit", "time", "unit")
+    adopt = ft._adoption_periods(prep)
+    assigns, _ = ft._assignments(adopt, 50, 2)
+    gram = ft._placebo_coefficients(prep, adopt, assigns, method="gram")
+    direct = ft._placebo_coefficients(prep, adopt, assigns, method="direct")
+    np.testing.assert_allclose(gram[0], direct[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gram[1], direct[1], rtol=1e-9, atol=1e-12)

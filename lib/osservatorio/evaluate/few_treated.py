@@ -40,7 +40,7 @@ Statistic = Literal["twfe"]
 
 _WEBB = np.sqrt(np.array([1.5, 1.0, 0.5, 0.5, 1.0, 1.5])) * np.array([-1, -1, -1, 1, 1, 1])
 _TIE_RTOL = 1e-10  # |t*| equal to |t| up to rounding counts as a tie (not "more extreme")
-_MAX_COLS_PER_DEMEAN = 20_000_000  # cells of the N x G block demeaned at once
+_MAX_COLS_PER_DEMEAN = 4_000_000  # cells of the N x G block demeaned at once (32 MB)
 
 
 @dataclass(frozen=True)
@@ -162,17 +162,7 @@ def randomization_inference(
     panel = _prepare(data, outcome, treatment, unit, time, level_col)
     adopt = _adoption_periods(panel)
     assignments, exact = _assignments(adopt, n_perm, seed)
-    n_times = int(panel.time_codes.max()) + 1
-    placebo = np.empty(len(assignments))
-    slope = np.empty(len(assignments))
-    for i, perm_adopt in enumerate(assignments):
-        d_p = (panel.time_codes >= perm_adopt[panel.cluster]).astype(np.float64)
-        x_p = demean(d_p, panel.fe)
-        xx = float(x_p @ x_p)
-        if xx <= 1e-12 * max(1.0, float(d_p.sum())):
-            raise EstimationError("a placebo assignment leaves no treatment variation")
-        placebo[i] = float(x_p @ panel.y) / xx
-        slope[i] = float(x_p @ panel.d) / xx
+    placebo, slope = _placebo_coefficients(panel, adopt, assignments)
     beta = panel.beta
 
     def p_at(tau0: float) -> float:
@@ -186,7 +176,7 @@ def randomization_inference(
     how = (f"exact: all {len(placebo)} distinct assignments" if exact
            else f"{len(placebo)} random shuffles (seed {seed}), p=(1+#)/(P+1)")
     n_assign = int(adopt.size)
-    n_treated = int(np.sum(adopt < n_times))
+    n_treated = int(np.sum(adopt <= panel.time_codes.max()))
     return EffectResult(
         estimate=beta, se=float(np.std(placebo, ddof=1)) if len(placebo) > 1 else float("nan"),
         ci_low=ci_low, ci_high=ci_high, p_value=p_at(0.0), n_obs=int(panel.y.size),
@@ -340,6 +330,73 @@ def _invert(p_at, estimate: float, scale: float, alpha: float,
                                xtol=1e-9 * scale, rtol=4 * np.finfo(float).eps, maxiter=500)
         bounds.append(float(root))
     return bounds[0], bounds[1]
+
+
+def _placebo_coefficients(panel: _Panel, adopt: np.ndarray, assignments: list[np.ndarray],
+                          method: Literal["auto", "gram", "direct"] = "auto",
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Placebo TWFE coefficients and their slopes in tau0 (see randomization_inference).
+
+    A placebo treatment is ``D_p = sum_a E[a, s_a]`` with ``E[a, s]`` the indicator of
+    assignment unit ``a`` from period ``s`` on. With the Gram matrix
+    ``Q = E' M E`` over every unit and adoption period (one demeaning per column,
+    A x K columns) each placebo costs O(treated^2) instead of a demeaning of N values;
+    that is used when it is cheaper ("auto"), else each D_p is demeaned ("direct").
+    """
+    n_times = int(panel.time_codes.max()) + 1
+    cohorts = np.unique(adopt[adopt < n_times])
+    n_a = panel.n_clusters
+    n_cols = n_a * cohorts.size
+    if method == "direct" or (method == "auto" and 2 * n_cols > len(assignments)):
+        placebo = np.empty(len(assignments))
+        slope = np.empty(len(assignments))
+        for i, perm_adopt in enumerate(assignments):
+            d_p = (panel.time_codes >= perm_adopt[panel.cluster]).astype(np.float64)
+            x_p = demean(d_p, panel.fe)
+            xx = float(x_p @ x_p)
+            _check_variation(xx, d_p.sum())
+            placebo[i] = float(x_p @ panel.y) / xx
+            slope[i] = float(x_p @ panel.d) / xx
+        return placebo, slope
+    # tail sums R[a, k] = sum over i in a with t_i >= cohorts[k] of z_i
+    cell = panel.cluster.astype(np.int64) * n_times + panel.time_codes
+
+    def tail_sums(z: np.ndarray) -> np.ndarray:
+        sums = np.bincount(cell, weights=z, minlength=n_a * n_times).reshape(n_a, n_times)
+        return np.cumsum(sums[:, ::-1], axis=1)[:, ::-1][:, cohorts].ravel()
+
+    gram = np.empty((n_cols, n_cols))
+    step = max(1, _MAX_COLS_PER_DEMEAN // max(panel.y.size, 1))
+    for start in range(0, n_cols, step):
+        cols = np.arange(start, min(n_cols, start + step))
+        a_idx, k_idx = np.divmod(cols, cohorts.size)
+        block = ((panel.cluster[:, None] == a_idx[None, :])
+                 & (panel.time_codes[:, None] >= cohorts[k_idx][None, :])).astype(np.float64)
+        block = demean(block, panel.fe)
+        for j, col in enumerate(cols):
+            gram[:, col] = tail_sums(block[:, j])
+    ry = tail_sums(panel.y)
+    obs_idx = _columns(adopt, cohorts, n_times)
+    placebo = np.empty(len(assignments))
+    slope = np.empty(len(assignments))
+    for i, perm_adopt in enumerate(assignments):
+        idx = _columns(perm_adopt, cohorts, n_times)
+        xx = float(gram[np.ix_(idx, idx)].sum())
+        _check_variation(xx, idx.size)
+        placebo[i] = float(ry[idx].sum()) / xx
+        slope[i] = float(gram[np.ix_(idx, obs_idx)].sum()) / xx
+    return placebo, slope
+
+
+def _columns(adopt: np.ndarray, cohorts: np.ndarray, n_times: int) -> np.ndarray:
+    """Gram-matrix columns (unit, cohort) of the treated units of an assignment."""
+    treated = np.flatnonzero(adopt < n_times)
+    return treated * cohorts.size + np.searchsorted(cohorts, adopt[treated])
+
+
+def _check_variation(xx: float, size: float) -> None:
+    if xx <= 1e-12 * max(1.0, float(size)):
+        raise EstimationError("a placebo assignment leaves no treatment variation")
 
 
 def _adoption_periods(panel: _Panel) -> np.ndarray:
