@@ -98,3 +98,12 @@ def test_yearly_series_and_validation():
         interrupted_time_series(y, "2017", seasonality="weekly")
     with pytest.raises(InputError, match="gaps"):
         interrupted_time_series(y.drop(y.index[3]), "2017", seasonality="none")
+
+
+def test_datetime_index_is_converted_to_periods(data):
+    as_dates = data["y"].copy()
+    as_dates.index = pd.date_range("2019-01-01", periods=len(as_dates), freq="MS")
+    res = interrupted_time_series(as_dates, "2022-01", hac_lags=3)
+    ref = _fit(data, "month_dummies")
+    assert res.level_change.estimate == pytest.approx(ref.level_change.estimate, rel=1e-12)
+    assert isinstance(res.fitted.index, pd.PeriodIndex)

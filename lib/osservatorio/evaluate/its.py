@@ -150,7 +150,10 @@ def _as_period_series(series: pd.Series, name: str) -> tuple[pd.Series, pd.Perio
         freq = idx.freqstr or pd.infer_freq(idx)
         if freq is None:
             raise InputError(f"{name}: cannot infer the frequency of the DatetimeIndex")
-        idx = idx.to_period("M" if freq.startswith("M") else freq)
+        target = {"M": "M", "Q": "Q", "Y": "Y", "A": "Y"}.get(freq[0])
+        if target is None:
+            raise InputError(f"{name}: frequency {freq!r} is not monthly, quarterly or yearly")
+        idx = idx.to_period(target)
     if not isinstance(idx, pd.PeriodIndex):
         raise InputError(f"{name} must have a PeriodIndex or DatetimeIndex")
     if len(idx) < 3 or not idx.is_monotonic_increasing:
