@@ -94,6 +94,7 @@ def test_files_and_columns(demo, tables, truth):
         assert len(tables[name]) > 0, name
     assert truth["synthetic"] is True and truth["seed"] == DEFAULT_SEED
     assert list(truth["themes"]) == THEMES
+    assert len(truth["excluded_comuni"]) == 3
     note = paths["leggimi"].read_text(encoding="utf-8")
     assert "SINTETICI" in note and "SYNTHETIC" in note and str(DEFAULT_SEED) in note
 
@@ -311,3 +312,11 @@ def test_case_comunita_truth_and_pretrend(demo, tables, truth):
     months = np.eye(12)[t % 12]
     beta = np.linalg.lstsq(np.column_stack([months, t]), gap.to_numpy(), rcond=None)[0]
     assert abs(beta[-1] - gt["pretrend_per_month"]) < 0.001
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "1", True])
+def test_bad_seed_is_rejected(seed, tmp_path):
+    from osservatorio.exceptions import InputError
+
+    with pytest.raises(InputError, match="seed"):
+        generate_demo(tmp_path, seed=seed)

@@ -17,7 +17,9 @@ theme does not change the others. Outcome generators live in ``demo_themes``.
 ``ground_truth.json`` schema: ``{"synthetic": true, "seed", "generator", "themes":
 {theme_id: {indicatore, effect_unit, unit_level, frequency, periods, design, cohorts
 (first treated period -> number of treated analysis units), treated_units, att_simple,
-att_by_event_time, att_by_cohort, n_treated_cells, notes, ...}}}``.
+att_by_event_time (event_time_unit: years or months), att_by_cohort, n_treated_cells,
+notes, ...}}}``. Effects are in the outcome's unit (``effect_unit``), unweighted means
+over treated unit x post-period cells at the theme's ``unit_level``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from osservatorio.data import reference
-from osservatorio.data.demo_themes import THEMES, ThemeOutcome, dates_in_years
+from osservatorio.data.demo_themes import THEMES, ThemeOutcome
+from osservatorio.exceptions import InputError
 
 DEFAULT_SEED: Final = 20261125
 AMBITO_MIN_POP: Final = 60_000
@@ -138,9 +141,12 @@ def demo_comuni() -> pd.DataFrame:
 
 def build_demo(seed: int = DEFAULT_SEED) -> DemoData:
     """Generate every demo table in memory (no I/O); deterministic in ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"demo: seed must be a non-negative integer, got {seed!r}")
     streams = dict(zip(_STREAMS, np.random.SeedSequence(seed).spawn(len(_STREAMS))))
     rng = {name: np.random.default_rng(ss) for name, ss in streams.items()}
     base = demo_comuni()
+    excluded = sorted(set(reference.comuni()["codice_istat"]) - set(base["codice_istat"]))
     themes = {tid: make(base, rng[tid]) for tid, make in THEMES.items()}
     enti = make_enti(base, rng["enti"])
     tables = {
@@ -156,6 +162,9 @@ def build_demo(seed: int = DEFAULT_SEED) -> DemoData:
         "seed": int(seed),
         "generator": "osservatorio.data.demo",
         "description": "Dati SINTETICI generati sui comuni reali (ISTAT 2023) / SYNTHETIC data over the real comuni",
+        "reference_year": reference.REFERENCE_YEAR,
+        "excluded_comuni": excluded,
+        "files": [f for key, f in FILES.items() if key != "ground_truth"],
         "themes": {tid: th.truth for tid, th in themes.items()},
     }
     return DemoData(seed=int(seed), tables=tables, ground_truth=truth, themes=themes)
@@ -291,7 +300,8 @@ def make_enti(base: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     n = len(idx)
     sez = rng.choice(len(SEZIONI), size=n, p=SEZIONI_P)
     cf = partita_iva(8_000_000_000 + rng.choice(2_000_000_000, size=n, replace=False))
-    names = pd.Series(_PREFISSI[sez]) + " " + _NOMI[rng.integers(0, len(_NOMI), n)] + " - " + base["comune"].to_numpy()[idx]
+    nome = _NOMI[rng.integers(0, len(_NOMI), n)]
+    names = pd.Series(_PREFISSI[sez]) + " " + nome + " - " + base["comune"].to_numpy()[idx]
     mean_vol = np.array([25.0, 15.0, 3.0, 2.0, 5.0, 10.0, 6.0])[sez]
     mean_dip = np.array([0.3, 1.0, 20.0, 3.0, 2.0, 1.0, 2.0])[sez]
     return pd.DataFrame(
@@ -348,48 +358,57 @@ def _acts(codes, dates, tipo, tema, k, importo) -> pd.DataFrame:
 def make_atti(
     base: pd.DataFrame, enti: pd.DataFrame, themes: dict[str, ThemeOutcome], rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Shared-administration acts: those implied by the themes' adoptions plus background acts."""
+    """Shared-administration acts: those implied by the themes' adoptions plus background acts.
+
+    patti-beni-comuni: a regolamento at each adoption date and 2+ patti after it;
+    coprogettazione-anziani: a co-progettazione in every comune of a treated ambito at
+    the ambito's date; case-comunita: a co-progettazione in each host comune;
+    cooperative-aree-interne: a convenzione; citta-pilota: Bologna's 2014 regolamento
+    and patti from 2015; plus 3,000 background acts with tema "altro".
+    """
     pop = base.set_index("codice_istat")["popolazione"]
     pop65 = base.set_index("codice_istat")["popolazione_65_piu"]
     end = np.datetime64("2023-12-31")
     parts = []
 
+    def add(codes, dates, tipo, tema, k, importo) -> None:
+        parts.append(_acts(codes, dates, tipo, tema, k, importo))
+
     pb = themes["patti-beni-comuni"].adoption
-    parts.append(_acts(pb["codice_istat"], pb["data"], "regolamento", "patti-beni-comuni", 0, np.nan))
+    add(pb["codice_istat"], pb["data"], "regolamento", "patti-beni-comuni", 0, np.nan)
     n_patti = 2 + rng.poisson(np.minimum(pop.reindex(pb["codice_istat"]).to_numpy() / 20_000, 8.0))
     codes = np.repeat(pb["codice_istat"].to_numpy(dtype=str), n_patti)
     starts = np.repeat(pb["data"].to_numpy(dtype="datetime64[D]"), n_patti) + 1
-    importo = np.where(rng.random(len(codes)) < 0.5, np.nan, np.round(rng.uniform(500, 20_000, len(codes)), 2))
-    parts.append(_acts(codes, _random_dates(rng, starts, end), "patto", "patti-beni-comuni", rng.integers(1, 4, len(codes)), importo))
+    n = len(codes)
+    importo = np.where(rng.random(n) < 0.5, np.nan, np.round(rng.uniform(500, 20_000, n), 2))
+    add(codes, _random_dates(rng, starts, end), "patto", "patti-beni-comuni", rng.integers(1, 4, n), importo)
 
     ca = themes["coprogettazione-anziani"].adoption
     imp = np.round(pop65.reindex(ca["codice_istat"]).to_numpy() * rng.uniform(20, 60, len(ca)), 2)
-    parts.append(_acts(ca["codice_istat"], ca["data"], "co-progettazione", "coprogettazione-anziani", rng.integers(1, 4, len(ca)), imp))
+    add(ca["codice_istat"], ca["data"], "co-progettazione", "coprogettazione-anziani", rng.integers(1, 4, len(ca)), imp)
 
     cc = themes["case-comunita"].adoption
-    parts.append(_acts(cc["codice_istat"], cc["data"], "co-progettazione", "case-comunita", 3, np.round(rng.uniform(2e5, 1e6, len(cc)), 2)))
+    imp = np.round(rng.uniform(2e5, 1e6, len(cc)), 2)
+    add(cc["codice_istat"], cc["data"], "co-progettazione", "case-comunita", 3, imp)
 
     co = themes["cooperative-aree-interne"].adoption
-    parts.append(_acts(co["codice_istat"], co["data"], "convenzione", "cooperative-aree-interne", 1, np.round(rng.uniform(1e4, 8e4, len(co)), 2)))
+    imp = np.round(rng.uniform(1e4, 8e4, len(co)), 2)
+    add(co["codice_istat"], co["data"], "convenzione", "cooperative-aree-interne", 1, imp)
 
     bo = themes["citta-pilota"].adoption
-    parts.append(_acts(bo["codice_istat"], ["2014-05-19"], "regolamento", "citta-pilota", 0, np.nan))
+    add(bo["codice_istat"], ["2014-05-19"], "regolamento", "citta-pilota", 0, np.nan)
     n_bo = 40
-    parts.append(
-        _acts(
-            np.repeat(bo["codice_istat"].to_numpy(dtype=str), n_bo),
-            _random_dates(rng, np.repeat(bo["data"].to_numpy(dtype="datetime64[D]"), n_bo), end),
-            "patto", "citta-pilota", rng.integers(1, 4, n_bo), np.nan,
-        )
-    )
+    starts = np.repeat(bo["data"].to_numpy(dtype="datetime64[D]"), n_bo)
+    codes = np.repeat(bo["codice_istat"].to_numpy(dtype=str), n_bo)
+    add(codes, _random_dates(rng, starts, end), "patto", "citta-pilota", rng.integers(1, 4, n_bo), np.nan)
 
     n_bg = 3_000
     weight = np.sqrt(base["popolazione"].to_numpy(float))
     where = rng.choice(len(base), size=n_bg, p=weight / weight.sum())
     tipo = rng.choice(["co-programmazione", "co-progettazione", "convenzione"], size=n_bg, p=[0.3, 0.3, 0.4])
     imp = np.where(tipo == "co-programmazione", np.nan, np.round(rng.uniform(5e3, 1.5e5, n_bg), 2))
-    bg_dates = _random_dates(rng, np.full(n_bg, np.datetime64("2018-01-01")), np.datetime64("2024-12-31"))
-    parts.append(_acts(base["codice_istat"].to_numpy()[where], bg_dates, tipo, "altro", rng.integers(0, 4, n_bg), imp))
+    dates = _random_dates(rng, np.full(n_bg, np.datetime64("2018-01-01")), np.datetime64("2024-12-31"))
+    add(base["codice_istat"].to_numpy()[where], dates, tipo, "altro", rng.integers(0, 4, n_bg), imp)
 
     atti = pd.concat(parts, ignore_index=True)
     atti["enti_partner"] = pick_partners(enti, atti["codice_istat"].to_numpy(), atti["k"].to_numpy(), rng)
@@ -410,27 +429,34 @@ _STRUMENTI_BG: Final = {
 
 
 def make_strumenti(base: pd.DataFrame, themes: dict[str, ThemeOutcome], rng: np.random.Generator) -> pd.DataFrame:
-    """Social-finance instruments: one social impact bond per treated NEET capoluogo plus background."""
+    """Social-finance instruments: one social impact bond per treated NEET capoluogo plus 150 others."""
     sib = themes["finanza-sociale-neet"].adoption
-    n_bg = 150
-    spec = list(_STRUMENTI_BG.items())
-    kind = rng.choice(len(spec), size=n_bg, p=[s[1][0] for s in spec])
-    lo, hi = (np.array([s[1][i] for s in spec])[kind] for i in (1, 2))
-    pop = base["popolazione"].to_numpy(float)
-    where = rng.choice(len(base), size=n_bg, p=pop / pop.sum())
-    out = pd.DataFrame(
+    sibs = pd.DataFrame(
         {
-            "codice_istat": np.concatenate([sib["codice_istat"].to_numpy(dtype=str), base["codice_istat"].to_numpy(dtype=str)[where]]),
-            "tipo": np.concatenate([np.full(len(sib), "social impact bond"), np.array([s[0] for s in spec])[kind]]),
-            "data_avvio": np.concatenate(
-                [sib["data"].to_numpy(dtype=str), _random_dates(rng, np.full(n_bg, np.datetime64("2018-01-01")), np.datetime64("2024-12-31"))]
-            ),
-            "importo_euro": np.concatenate(
-                [np.round(rng.uniform(8e5, 3e6, len(sib)), -3), np.round(rng.uniform(lo, hi), -3)]
-            ),
-            "metrica_esito": np.concatenate([np.full(len(sib), "tasso_neet_15_29"), np.array([s[1][3] for s in spec])[kind]]),
+            "codice_istat": sib["codice_istat"].to_numpy(dtype=str),
+            "tipo": "social impact bond",
+            "data_avvio": sib["data"].to_numpy(dtype=str),
+            "importo_euro": np.round(rng.uniform(8e5, 3e6, len(sib)), -3),
+            "metrica_esito": "tasso_neet_15_29",
         }
     )
+    n_bg = 150
+    tipi = list(_STRUMENTI_BG)
+    prob, lo, hi, metric = (np.array([v[i] for v in _STRUMENTI_BG.values()]) for i in range(4))
+    kind = rng.choice(len(tipi), size=n_bg, p=prob.astype(float))
+    pop = base["popolazione"].to_numpy(float)
+    where = rng.choice(len(base), size=n_bg, p=pop / pop.sum())
+    dates = _random_dates(rng, np.full(n_bg, np.datetime64("2018-01-01")), np.datetime64("2024-12-31"))
+    others = pd.DataFrame(
+        {
+            "codice_istat": base["codice_istat"].to_numpy(dtype=str)[where],
+            "tipo": np.array(tipi)[kind],
+            "data_avvio": dates,
+            "importo_euro": np.round(rng.uniform(lo[kind].astype(float), hi[kind].astype(float)), -3),
+            "metrica_esito": metric[kind],
+        }
+    )
+    out = pd.concat([sibs, others], ignore_index=True)
     out = out.sort_values(["data_avvio", "codice_istat", "tipo"], kind="stable", ignore_index=True)
     out["id"] = [f"FIN-{i:04d}" for i in range(1, len(out) + 1)]
     out["comune"] = out["codice_istat"].map(base.set_index("codice_istat")["comune"])

@@ -169,6 +169,7 @@ def coprogettazione_anziani(base: pd.DataFrame, rng: np.random.Generator) -> The
         "unit_level": "comune",
         "cluster_level": "ambito_sociale",
         "frequency": "yearly",
+        "event_time_unit": "years",
         "periods": [str(years[0]), str(years[-1])],
         "design": "staggered DiD; adoption by whole ambiti; selection on ambito size and Nord/Centro",
         "cohorts": _cohort_counts(adoption["coorte"]),
@@ -228,6 +229,7 @@ def patti_beni_comuni(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutc
         "effect_unit": "volontari civici per 1.000 abitanti",
         "unit_level": "comune",
         "frequency": "yearly",
+        "event_time_unit": "years",
         "periods": [str(years[0]), str(years[-1])],
         "design": "staggered DiD; selection on size and Nord",
         "cohorts": _cohort_counts(adoption["coorte"]),
@@ -288,6 +290,7 @@ def finanza_sociale_neet(base: pd.DataFrame, rng: np.random.Generator) -> ThemeO
         "unit_level": "comune",
         "population": "capoluoghi di provincia",
         "frequency": "yearly",
+        "event_time_unit": "years",
         "periods": [str(years[0]), str(years[-1])],
         "design": "DiD with few treated units (18 capoluoghi, one cohort): wild cluster bootstrap",
         "cohorts": {"2019": int(treated.sum())},
@@ -378,6 +381,7 @@ def case_comunita(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutcome:
         "effect_unit": "ricoveri evitabili per 1.000 residenti over 65 al mese",
         "unit_level": "distretto_sanitario",
         "frequency": "monthly",
+        "event_time_unit": "months",
         "periods": ["2014-01", "2023-12"],
         "design": "event study + interrupted time series; adoption by health district; parallel trends violated",
         "cohorts": _cohort_counts(g_label),
@@ -441,14 +445,18 @@ def citta_pilota(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutcome:
     g = np.where(is_bo, 2015, 0)
     e, post = _year_cells(years, g)
     tau = np.where(post, 0.5 + 1.5 * e / 8, 0.0)
-    panel = _panel(codes, years, valore=y0 + tau, denominatore=pool["popolazione"].to_numpy("int64"), y0=y0, effetto=tau)
-    adoption = pd.DataFrame({"unita": [BOLOGNA], "codice_istat": [BOLOGNA], "coorte": ["2015"], "data": ["2015-01-15"]})
+    denom = pool["popolazione"].to_numpy("int64")
+    panel = _panel(codes, years, valore=y0 + tau, denominatore=denom, y0=y0, effetto=tau)
+    adoption = pd.DataFrame(
+        {"unita": [BOLOGNA], "codice_istat": [BOLOGNA], "coorte": ["2015"], "data": ["2015-01-15"]}
+    )
     summary = _truth_from_matrix(codes, g.astype(str), e, post, tau)
     truth = {
         "indicatore": "indice_partecipazione_civica",
         "effect_unit": "punti percentuali (quota di residenti attivi in associazioni civiche)",
         "unit_level": "comune",
         "frequency": "yearly",
+        "event_time_unit": "years",
         "periods": [str(years[0]), str(years[-1])],
         "design": "synthetic control: one treated city (Bologna) against the other comuni > 100,000",
         "cohorts": {"2015": 1},
@@ -505,13 +513,19 @@ def cooperative_aree_interne(base: pd.DataFrame, rng: np.random.Generator) -> Th
     panel = _panel(codes, years, valore=y0 + tau, denominatore=pop.astype("int64"), y0=y0, effetto=tau)
     treated = g > 0
     adoption = pd.DataFrame(
-        {"unita": codes[treated], "codice_istat": codes[treated], "coorte": g[treated].astype(str), "data": dates[treated].astype(str)}
+        {
+            "unita": codes[treated],
+            "codice_istat": codes[treated],
+            "coorte": g[treated].astype(str),
+            "data": dates[treated].astype(str),
+        }
     )
     truth = {
         "indicatore": "saldo_migratorio_per_1000",
         "effect_unit": "saldo migratorio per 1.000 abitanti",
         "unit_level": "comune",
         "frequency": "yearly",
+        "event_time_unit": "years",
         "periods": [str(years[0]), str(years[-1])],
         "design": "staggered DiD; small comuni selected on size, old-age index and Sud/Apennines",
         "cohorts": _cohort_counts(adoption["coorte"]),
