@@ -42,22 +42,22 @@ class Vcov:
 
 
 def vcov_iid(X: np.ndarray, resid: np.ndarray, *, weights: np.ndarray | None = None,
-             n_fe_absorbed: int = 0) -> Vcov:
+             n_fe_absorbed: int = 0, bread: np.ndarray | None = None) -> Vcov:
     """Homoskedastic covariance ``e'We / (n - K) * (X'WX)^-1``."""
     Xw, ew, n, k = _weighted(X, resid, weights)
     k_ssc = k + n_fe_absorbed
     _check_df(n, k_ssc)
     sigma2 = float(ew @ ew) / (n - k_ssc)
-    return Vcov(sigma2 * _bread(Xw), n - k_ssc, 1.0, k_ssc, None, "iid")
+    return Vcov(sigma2 * _bread(Xw, bread), n - k_ssc, 1.0, k_ssc, None, "iid")
 
 
 def vcov_hc1(X: np.ndarray, resid: np.ndarray, *, weights: np.ndarray | None = None,
-             n_fe_absorbed: int = 0) -> Vcov:
+             n_fe_absorbed: int = 0, bread: np.ndarray | None = None) -> Vcov:
     """Heteroskedasticity-robust covariance with the HC1 factor ``n / (n - K)``."""
     Xw, ew, n, k = _weighted(X, resid, weights)
     k_ssc = k + n_fe_absorbed
     _check_df(n, k_ssc)
-    bread = _bread(Xw)
+    bread = _bread(Xw, bread)
     scores = Xw * ew[:, None]
     ssc = n / (n - k_ssc)
     return Vcov(ssc * bread @ (scores.T @ scores) @ bread, n - k_ssc, ssc, k_ssc, None, "HC1")
@@ -65,12 +65,14 @@ def vcov_hc1(X: np.ndarray, resid: np.ndarray, *, weights: np.ndarray | None = N
 
 def vcov_crv1(X: np.ndarray, resid: np.ndarray, cluster: np.ndarray, *,
               weights: np.ndarray | None = None, n_fe_absorbed: int = 0,
-              fe_nested_in_cluster: Sequence[int] = ()) -> Vcov:
+              fe_nested_in_cluster: Sequence[int] = (),
+              bread: np.ndarray | None = None) -> Vcov:
     """One-way cluster-robust covariance (CRV1) with the fixest/pyfixest corrections.
 
     ``cluster`` holds integer codes 0..G-1. ``fe_nested_in_cluster`` lists the number
     of levels of each absorbed fixed effect nested in the cluster; these are not
     counted in K (one parameter per nested effect is kept, as pyfixest does).
+    ``bread`` optionally passes ``(X'WX)^-1`` when the caller already has it.
     """
     Xw, ew, n, k = _weighted(X, resid, weights)
     g = np.asarray(cluster)
@@ -83,11 +85,10 @@ def vcov_crv1(X: np.ndarray, resid: np.ndarray, cluster: np.ndarray, *,
     nested = list(fe_nested_in_cluster)
     k_ssc = k + n_fe_absorbed - sum(nested) + len(nested)
     _check_df(n, k_ssc)
-    bread = _bread(Xw)
-    scores = Xw * ew[:, None]
+    bread = _bread(Xw, bread)
     cluster_scores = np.empty((size, k))
-    for j in range(k):
-        cluster_scores[:, j] = np.bincount(g, weights=scores[:, j], minlength=size)
+    for j in range(k):  # column by column: no (n, k) temporary
+        cluster_scores[:, j] = np.bincount(g, weights=Xw[:, j] * ew, minlength=size)
     meat = cluster_scores.T @ cluster_scores
     ssc = n_clusters / (n_clusters - 1) * (n - 1) / (n - k_ssc)
     return Vcov(ssc * bread @ meat @ bread, n_clusters - 1, ssc, k_ssc, n_clusters, "CRV1")
@@ -123,7 +124,9 @@ def _weighted(X: np.ndarray, resid: np.ndarray, weights: np.ndarray | None):
     return X * sw[:, None], e * sw, n, k
 
 
-def _bread(Xw: np.ndarray) -> np.ndarray:
+def _bread(Xw: np.ndarray, bread: np.ndarray | None = None) -> np.ndarray:
+    if bread is not None:
+        return bread
     xtx = Xw.T @ Xw
     try:
         return np.linalg.inv(xtx)

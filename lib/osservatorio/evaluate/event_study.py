@@ -104,16 +104,20 @@ def event_study(
         sample = ~treated | inside
         n_window = int((~sample).sum())
     periods = [k for k in range(-leads, lags + 1) if k != ref]
-    X = np.zeros((len(data), len(periods) + len(covariates)), order="F")
-    for j, k in enumerate(periods):
-        X[:, j] = treated & (event_time == k)
-    for j, name in enumerate(covariates):
-        X[:, len(periods) + j] = data[name].to_numpy(dtype=np.float64, na_value=np.nan)
     y = data[outcome].to_numpy(dtype=np.float64, na_value=np.nan)
     if sample is not None:
         y = np.where(sample, y, np.nan)  # dropped rows count as missing, then reported
+    X = np.zeros((len(data), len(periods) + len(covariates)), order="F")
+    column = np.full(lags + leads + 1, -1)  # event time + leads -> column of X
+    column[[k + leads for k in periods]] = np.arange(len(periods))
+    rows = np.flatnonzero(treated & inside if not bin_endpoints else treated)
+    cols = column[event_time[rows] + leads]
+    rows, cols = rows[cols >= 0], cols[cols >= 0]
+    X[rows, cols] = 1.0
+    for j, name in enumerate(covariates):
+        X[:, len(periods) + j] = data[name].to_numpy(dtype=np.float64, na_value=np.nan)
     names = [f"event_{k}" for k in periods] + covariates
-    _check_support(X[np.isfinite(y), : len(periods)], periods)
+    _check_support(cols[np.isfinite(y[rows])], periods)
     fit = fit_absorbed(data, y, X, names, unit, time, cluster or unit, weights)
     table = coef_table(names, fit.beta, fit.vcov, level).iloc[: len(periods)]
     coefs = _event_table(table, periods, ref)
@@ -215,8 +219,10 @@ def _event_time(data: pd.DataFrame, unit: str, time: str,
     return event_time.astype(np.int64), treated, n_treated_units
 
 
-def _check_support(dummies: np.ndarray, periods: list[int]) -> None:
-    empty = [k for j, k in enumerate(periods) if not dummies[:, j].any()]
+def _check_support(cols: np.ndarray, periods: list[int]) -> None:
+    """Raise if some event-time indicator has no observation with an outcome."""
+    counts = np.bincount(cols, minlength=len(periods))
+    empty = [k for j, k in enumerate(periods) if counts[j] == 0]
     if empty:
         raise EstimationError(
             f"no treated observations at event time(s) {empty}; reduce leads/lags"

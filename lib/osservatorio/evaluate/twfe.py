@@ -175,10 +175,12 @@ def _fit_panel(panel: PanelArrays, names: list[str], vcov: VcovType) -> Absorbed
     stacked[:, 1:] = panel.X
     both = demean(stacked, fe, panel.weights)
     yd, Xd = both[:, 0], both[:, 1:]
-    _check_identified(Xd, panel.X, names)
     w = panel.weights
     Xw = Xd if w is None else Xd * w[:, None]
-    beta = np.linalg.solve(Xw.T @ Xd, Xw.T @ yd)
+    xtx = Xw.T @ Xd
+    _check_identified(Xd, panel.X, xtx, names)
+    bread = np.linalg.inv(xtx)
+    beta = np.linalg.solve(xtx, Xw.T @ yd)
     resid = yd - Xd @ beta
     n_units, n_periods = int(panel.unit.max()) + 1, int(panel.time.max()) + 1
     n_fe = n_units + n_periods - 1
@@ -186,11 +188,11 @@ def _fit_panel(panel: PanelArrays, names: list[str], vcov: VcovType) -> Absorbed
         nested = [levels for codes, levels in ((panel.unit, n_units), (panel.time, n_periods))
                   if is_nested(codes, panel.cluster)]
         v = vcov_crv1(Xd, resid, panel.cluster, weights=w, n_fe_absorbed=n_fe,
-                      fe_nested_in_cluster=nested)
+                      fe_nested_in_cluster=nested, bread=bread)
     elif vcov == "HC1":
-        v = vcov_hc1(Xd, resid, weights=w, n_fe_absorbed=n_fe)
+        v = vcov_hc1(Xd, resid, weights=w, n_fe_absorbed=n_fe, bread=bread)
     else:
-        v = vcov_iid(Xd, resid, weights=w, n_fe_absorbed=n_fe)
+        v = vcov_iid(Xd, resid, weights=w, n_fe_absorbed=n_fe, bread=bread)
     return AbsorbedFit(beta=beta, vcov=v, panel=panel)
 
 
@@ -297,7 +299,8 @@ def _recode(codes: np.ndarray) -> np.ndarray:
     return new[codes].astype(np.intp)
 
 
-def _check_identified(Xd: np.ndarray, X: np.ndarray, names: list[str]) -> None:
+def _check_identified(Xd: np.ndarray, X: np.ndarray, xtx: np.ndarray, names: list[str]) -> None:
+    """Raise if a regressor vanishes after demeaning or the regressors are collinear."""
     for j, name in enumerate(names):
         scale = max(float(np.abs(X[:, j]).max()), 1e-300)
         if float(np.abs(Xd[:, j]).max()) <= 1e-9 * scale:
@@ -305,7 +308,6 @@ def _check_identified(Xd: np.ndarray, X: np.ndarray, names: list[str]) -> None:
                 f"'{name}' is collinear with the unit and period effects (no variation "
                 "within units over time, or every unit treated at the same time)"
             )
-    gram = Xd.T @ Xd
-    norm = np.sqrt(np.diag(gram))
-    if np.linalg.eigvalsh(gram / np.outer(norm, norm)).min() < 1e-10:
+    norm = np.sqrt(np.diag(xtx))
+    if np.linalg.eigvalsh(xtx / np.outer(norm, norm)).min() < 1e-10:
         raise EstimationError(f"regressors {names} are collinear after absorbing the effects")
