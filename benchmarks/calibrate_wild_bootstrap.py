@@ -10,7 +10,7 @@ inversion) covers the true effect, whether the WCR test of the true value reject
 5%, and whether the CRV1 t(G-1) test of the true value rejects. Prints the rates with
 their Monte Carlo standard errors. Targets: coverage 93-97%, WCR rejection <= 7%.
 
-    .venv/bin/python benchmarks/calibrate_wild_bootstrap.py [n_rep] [seed]
+    .venv/bin/python benchmarks/calibrate_wild_bootstrap.py [n_rep] [seed] [n_boot] [n_treated]
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ def simulate_panel(rng: np.random.Generator, n_clusters: int = 50, n_treated: in
     return pd.concat(frames, ignore_index=True)
 
 
-def main(n_rep: int = 500, seed: int = 12345, n_boot: int = 399) -> None:
+def main(n_rep: int = 500, seed: int = 12345, n_boot: int = 399, n_treated: int = 10) -> None:
     rng = np.random.default_rng(seed)
     cover, reject_wcr, reject_crv1 = [], [], []
     start = time.perf_counter()
     for rep in range(n_rep):
-        df = simulate_panel(rng)
+        df = simulate_panel(rng, n_treated=n_treated)
         res = wild_cluster_bootstrap(df, "y", "d", "unit", "time", "cluster",
                                      weights_type="webb", n_boot=n_boot, seed=rep)
         cover.append(res.ci_low <= TAU <= res.ci_high)
@@ -70,7 +70,7 @@ def main(n_rep: int = 500, seed: int = 12345, n_boot: int = 399) -> None:
         p = float(np.mean(flags))
         return f"{name:<42s} {100 * p:6.1f}%  (MC se {100 * np.sqrt(p * (1 - p) / n_rep):.1f})"
 
-    print(f"{n_rep} panels: 50 clusters, 10 treated, B={n_boot} Webb, {elapsed:.0f} s")
+    print(f"{n_rep} panels: 50 clusters, {n_treated} treated, B={n_boot} Webb, {elapsed:.0f} s")
     print(line("coverage of 95% WCR interval", cover))
     print(line("WCR rejection of true value at 5%", reject_wcr))
     print(line("CRV1 t(G-1) rejection of true value at 5%", reject_crv1))
