@@ -126,3 +126,16 @@ def test_bad_arguments(kwargs, error, message):
     args = {"data": data, "outcome": "y", "treatment": "d", "unit": "unit", "time": "year"}
     with pytest.raises(error, match=message):
         twfe(**{**args, **kwargs})
+
+
+def test_is_nested():
+    from osservatorio.evaluate.covariance import is_nested
+
+    unit = np.repeat(np.arange(50), 4)
+    district = unit // 5
+    assert is_nested(unit, district)
+    assert is_nested(unit, district * 3)  # codes need not be dense
+    assert not is_nested(np.tile(np.arange(4), 50), district)
+    moved = district.copy()
+    moved[-1] = 0  # one row of the last unit in another district
+    assert not is_nested(unit, moved)
