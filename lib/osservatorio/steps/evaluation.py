@@ -22,6 +22,7 @@ from ..stage import StageContext
 from ..text import fmt_number, fmt_p
 
 N_BOOT = 999
+SYNTH_RMSPE_CUTOFF = 5.0  # Abadie et al. (2010): drop placebos fitting 5x worse before treatment
 
 
 def _effect_dict(r: EffectResult) -> dict:
@@ -87,8 +88,14 @@ def _few_treated(ctx: StageContext, panel: pd.DataFrame) -> dict:
     es = event_study(panel, "y", "unit", "time", "cohort", leads=t.event_window, lags=t.event_window, cluster="cluster")
     es.coefs.to_parquet(ctx.data_dir / "event_study.parquet", index=False)
     return {"headline": _effect_dict(wcr), "estimator": "twfe_wild_cluster_bootstrap",
-            "randomization_inference": _effect_dict(ri), "pretrend": dict(es.pretrend),
+            "randomization_inference": _effect_dict(ri), "pretrend": _pretrend_dict(es.pretrend),
             "event_source": "twfe_event_study"}
+
+
+def _pretrend_dict(test) -> dict:
+    if test is None:
+        return {"statistic": None, "df": 0, "p_value": None}
+    return {"statistic": test.statistic, "df": test.df_num, "p_value": test.p_value}
 
 
 def aligned_gap_series(panel: pd.DataFrame, window_pre: int | None = None) -> pd.Series:
@@ -148,9 +155,24 @@ def _synth(ctx: StageContext, panel: pd.DataFrame) -> dict:
     treated = panel.loc[panel["cohort"] > 0, ["unit", "cohort"]].drop_duplicates()
     unit, t0 = treated.iloc[0]["unit"], int(treated.iloc[0]["cohort"])
     donors = panel[(panel["cohort"] == 0) | (panel["unit"] == unit)]
-    res = synthetic_control(donors, "y", "unit", "time", treated_unit=unit, treatment_time=t0)
-    return {"headline": _effect_dict(res.effect), "estimator": "synthetic_control",
-            "synth": res.summary(), "event_source": "synthetic_control"}
+    res = synthetic_control(donors, "y", "unit", "time", treated_unit=unit, treatment_time=t0,
+                            placebo_rmspe_cutoff=SYNTH_RMSPE_CUTOFF)
+    kept = res.placebos.set_index("unit")
+    post = res.placebo_gaps.loc[res.placebo_gaps.index >= t0]
+    good = [c for c in post.columns if c in kept.index and not bool(kept.loc[c, "excluded"])]
+    spread = float(post[good].mean().std(ddof=1)) if len(good) > 1 else float("nan")
+    eff = res.effect
+    headline = {**_effect_dict(eff), "se": spread, "ci_low": eff.estimate - 1.96 * spread,
+                "ci_high": eff.estimate + 1.96 * spread,
+                "inference": (f"RMSPE-ratio rank p-value over {len(good) + 1} units (placebos with pre-RMSPE > "
+                              f"{SYNTH_RMSPE_CUTOFF}x the treated excluded); interval = estimate +/- 1.96 x SD of "
+                              f"the donors' average post-period placebo gaps")}
+    pd.DataFrame({"time": res.treated.index, "trattato": res.treated.to_numpy(), "sintetico": res.synthetic.to_numpy()}
+                 ).to_parquet(ctx.data_dir / "synth.parquet", index=False)
+    res.weights.rename("peso").reset_index().to_parquet(ctx.data_dir / "synth_weights.parquet", index=False)
+    return {"headline": headline, "estimator": "synthetic_control", "treated_unit": unit, "treatment_time": t0,
+            "pre_rmspe": res.pre_rmspe, "post_rmspe": res.post_rmspe, "rank": res.rank, "n_placebos": len(good),
+            "pretrend": {"statistic": None, "df": 0, "p_value": None}, "event_source": "synthetic_control"}
 
 
 def _twfe_reference(ctx: StageContext, panel: pd.DataFrame) -> dict:
@@ -196,6 +218,7 @@ def event_study_plot(ctx: StageContext) -> None:
 
     lang = ctx.lang
     path = ctx.data_dir / "event_study.parquet"
+    _design_charts(ctx)
     show.heading("eval.event.title", lang, level=3)
     if not path.is_file():
         show.para("eval.event.none", lang)
@@ -206,6 +229,33 @@ def event_study_plot(ctx: StageContext) -> None:
     ctx.save_figure(fig, "event_study")
     show.figure(fig)
     show.para("eval.event.note", lang)
+
+
+def _design_charts(ctx: StageContext) -> None:
+    """The synthetic-control fit, or the interrupted time series, when the design has one."""
+    from .. import charts
+    from ..text import t
+
+    lang, th = ctx.lang, ctx.theme
+    if (ctx.data_dir / "synth.parquet").is_file():
+        df = pd.read_parquet(ctx.data_dir / "synth.parquet")
+        est = ctx.read_json("estimates.json")
+        fig = charts.synth_fit(df, est["treatment_time"], t("eval.synth.treated", lang, unit=est["treated_unit"]),
+                               t("eval.synth.synthetic", lang), getattr(th.outcome_unit, lang),
+                               t("eval.synth.title", lang))
+        ctx.save_figure(fig, "controllo_sintetico")
+        show.heading("eval.synth.heading", lang, level=3)
+        show.figure(fig)
+        w = pd.read_parquet(ctx.data_dir / "synth_weights.parquet")
+        show.table(w[w["peso"] > 0.001].sort_values("peso", ascending=False), lang, digits=3)
+    if (ctx.data_dir / "its.parquet").is_file():
+        df = pd.read_parquet(ctx.data_dir / "its.parquet")
+        fig = charts.its_fit(df, t("eval.its.observed", lang), t("eval.its.fitted", lang),
+                             t("eval.its.counterfactual", lang), t("eval.event.xlabel", lang),
+                             getattr(th.outcome_unit, lang), t("eval.its.title", lang))
+        ctx.save_figure(fig, "serie_interrotta")
+        show.heading("eval.its.heading", lang, level=3)
+        show.figure(fig)
 
 
 def pretrend(ctx: StageContext) -> dict:

@@ -1,0 +1,41 @@
+"""Figures of the stage notebooks that are not estimator plots: fits over time."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def synth_fit(df: pd.DataFrame, treatment_time: int, treated_label: str, synthetic_label: str, ylabel: str,
+              title: str):
+    """Treated unit vs its synthetic control by period, adoption marked."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.plot(df["time"], df["trattato"], color="#d62728", label=treated_label)
+    ax.plot(df["time"], df["sintetico"], color="#1f77b4", linestyle="--", label=synthetic_label)
+    ax.axvline(treatment_time - 0.5, color="grey", linewidth=1)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def its_fit(df: pd.DataFrame, observed: str, fitted: str, counterfactual: str, xlabel: str, ylabel: str, title: str):
+    """Observed gap series by event time with the segmented fit and the counterfactual."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.plot(df["e"], df["osservato"], color="#555555", linewidth=0.8, marker=".", markersize=3, label=observed)
+    ax.plot(df["e"], df["stimato"], color="#d62728", label=fitted)
+    post = df[df["e"] >= 0]
+    ax.plot(post["e"], post["controfattuale"], color="#1f77b4", linestyle="--", label=counterfactual)
+    ax.axvline(-0.5, color="grey", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
