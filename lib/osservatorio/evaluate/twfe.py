@@ -137,8 +137,9 @@ def twfe(
     X = np.empty((len(data), len(names)), order="F")
     for j, c in enumerate(names):
         X[:, j] = _numeric(data, c)
-    fit = fit_absorbed(data, _numeric(data, outcome), X, names, unit, time,
-                       cluster if cluster is not None else unit, weights, vcov, drop_singletons)
+    cluster_col = (cluster or unit) if vcov == "CRV1" else None
+    fit = fit_absorbed(data, _numeric(data, outcome), X, names, unit, time, cluster_col,
+                       weights, vcov, drop_singletons)
     coefs = coef_table(names, fit.beta, fit.vcov, level)
     panel = fit.panel
     treated_unit = np.bincount(panel.unit, weights=(panel.X[:, 0] != 0).astype(float)) > 0
@@ -148,7 +149,7 @@ def twfe(
         ci_high=float(row["ci_high"]), p_value=float(row["p_value"]), n_obs=int(panel.y.size),
         n_clusters=fit.vcov.n_clusters, n_treated=int(treated_unit.sum()),
         n_control=int((~treated_unit).sum()), method="TWFE (unit and period effects)",
-        inference=describe_inference(fit.vcov, cluster or unit), level=level,
+        inference=describe_inference(fit.vcov, cluster_col), level=level,
         extra={"df": fit.vcov.df, "ssc": fit.vcov.ssc},
     )
     return TwfeResult(
@@ -265,7 +266,8 @@ def coef_table(names: list[str], beta: np.ndarray, vcov: Vcov, level: float) -> 
     })
 
 
-def describe_inference(vcov: Vcov, cluster: str) -> str:
+def describe_inference(vcov: Vcov, cluster: str | None) -> str:
+    """One line saying how intervals and p-values were computed."""
     if vcov.kind == "CRV1":
         return f"CRV1 cluster-robust by {cluster} ({vcov.n_clusters} clusters), t({vcov.df})"
     return f"{vcov.kind}, t({vcov.df})"
