@@ -139,3 +139,14 @@ def test_is_nested():
     moved = district.copy()
     moved[-1] = 0  # one row of the last unit in another district
     assert not is_nested(unit, moved)
+
+
+@pytest.mark.parametrize("name", ["unbalanced_unit", "unbalanced_weights"])
+def test_alternating_projections_path_matches_pyfixest(name, monkeypatch):
+    import osservatorio.evaluate.demean as dm
+
+    monkeypatch.setattr(dm, "_MAX_SMALL_LEVELS", 0)  # force alternating projections
+    case = REFERENCE["cases"][name]
+    res = fit_like_reference(case)
+    assert res.estimate == pytest.approx(case["coef"]["d"], rel=COEF_TOL, abs=COEF_TOL)
+    assert res.se == pytest.approx(case["se"]["d"], rel=SE_RTOL)
