@@ -180,3 +180,21 @@ def test_options_are_validated():
         staggered_did(bad, "y", "id", "year", "cohort")
     with pytest.raises(EstimationError, match="never-treated"):
         staggered_did(df[df["cohort"] > 0], "y", "id", "year", "cohort")
+
+
+def test_pretrend_on_event_times():
+    df = pd.read_csv(REF_DIR / "sim_panel.csv")
+    res = staggered_did(df, "y", "id", "year", "cohort", bootstrap=False)
+    ev = res.aggregate("event", max_e=-1)
+    got = res.pretrend_test(on="event")
+    assert got["df"] == len(ev)
+    # one pre-period event time (cohort 2013 at 2012): the statistic is the squared t
+    sub = df[(df["year"] >= 2011) & df["cohort"].isin([0, 2012, 2013])]
+    one = staggered_did(sub, "y", "id", "year", "cohort", bootstrap=False)
+    e1 = one.aggregate("event", max_e=-1)
+    assert e1["event_time"].tolist() == [-1]
+    t2 = float((e1["estimate"] / e1["se"]).iloc[0] ** 2)
+    assert one.pretrend_test(on="event") == pytest.approx({"statistic": t2, "df": 1, "p_value": e1["p_value"].iloc[0]}, rel=1e-9)
+    assert one.pretrend_test()["statistic"] == pytest.approx(t2, rel=1e-9)
+    with pytest.raises(EstimationError, match="max_df"):
+        res.pretrend_test(max_df=2)

@@ -421,35 +421,47 @@ class StaggeredResult:
         out.attrs["critical_value"] = crit
         return out
 
-    def pretrend_test(self) -> dict[str, float]:
-        """Joint Wald test that all pre-period ATT(g,t) are zero (chi2, IF covariance).
+    def pretrend_test(self, on: Literal["cells", "event"] = "cells", max_df: int = 1000) -> dict[str, float]:
+        """Joint Wald test of no pre-trends (chi2 with the influence-function covariance).
 
-        Uses the cells with t < g (with a usable se); clustered when ``cluster`` was set
-        (R ``did`` reports no pre-test then). Memory is bounded by building the
-        influence functions in blocks of cells.
+        ``on="cells"`` (R ``did``'s pre-test) tests that every pre-period ATT(g,t) with a
+        usable se is zero; ``on="event"`` tests the pre-period event-study aggregates
+        (e < 0), far fewer when cohorts are monthly. Clustered when ``cluster`` was set
+        (R ``did`` reports no pre-test then). With more than ``max_df`` cells the cell
+        test is refused: the covariance is then too noisy for a chi2 reference (and the
+        matrix too large). Influence functions are built in blocks of cells.
         """
-        cells = self._cells
+        if on not in ("cells", "event"):
+            raise InputError(f"pretrend_test: on must be 'cells' or 'event', got {on!r}")
+        from osservatorio.evaluate import staggered_aggregate as agg
+
+        panel, cells = self._panel, self._cells
+        if on == "event":
+            if not (cells["time"] < cells["cohort"]).any():
+                return {"statistic": np.nan, "df": 0, "p_value": np.nan}
+            _, theta, phi = agg.aggregate_phi(panel, cells, "event", -np.inf, -1)
+            ok = np.isfinite(agg.standard_errors(panel, phi))
+            sums = cluster_sums(panel, phi[:, ok])
+            return _wald(theta[ok], sums.T @ sums)
         pre = np.flatnonzero(~cells["post"].to_numpy() & ~cells["ref"].to_numpy()
                              & np.isfinite(cells["se"].to_numpy()))
         if len(pre) == 0:
             return {"statistic": np.nan, "df": 0, "p_value": np.nan}
-        att = cells["att"].to_numpy()[pre]
-        blocks = np.array_split(pre, max(1, int(np.ceil(len(pre) * self._panel.n / 2e7))))
+        if len(pre) > max_df:
+            raise EstimationError(
+                f"pretrend_test: {len(pre)} pre-period cells (> max_df={max_df}); "
+                "use on='event' or raise max_df"
+            )
+        blocks = np.array_split(pre, max(1, int(np.ceil(len(pre) * panel.n / 5e6))))
         vcov = np.zeros((len(pre), len(pre)))
         pos = np.cumsum([0] + [len(b) for b in blocks])
         for a, ba in enumerate(blocks):
-            pa = cluster_sums(self._panel, self._phi_of(ba))
+            pa = cluster_sums(panel, self._phi_of(ba))
             for b in range(a, len(blocks)):
-                pb = pa if b == a else cluster_sums(self._panel, self._phi_of(blocks[b]))
+                pb = pa if b == a else cluster_sums(panel, self._phi_of(blocks[b]))
                 vcov[pos[a]:pos[a + 1], pos[b]:pos[b + 1]] = pa.T @ pb
                 vcov[pos[b]:pos[b + 1], pos[a]:pos[a + 1]] = (pa.T @ pb).T
-        # generalized inverse by eigen-decomposition (symmetric PSD), dropping null directions
-        eigval, eigvec = np.linalg.eigh(vcov)
-        keep = eigval > eigval.max() * len(pre) * np.finfo(float).eps
-        proj = eigvec[:, keep].T @ att
-        stat = float(np.sum(proj**2 / eigval[keep]))
-        dof = int(keep.sum())
-        return {"statistic": stat, "df": dof, "p_value": float(stats.chi2.sf(stat, dof))}
+        return _wald(cells["att"].to_numpy()[pre], vcov)
 
     def _phi_of(self, idx: np.ndarray) -> np.ndarray:
         weights = np.zeros((len(self._cells), len(idx)))
@@ -470,6 +482,18 @@ class StaggeredResult:
             method=f"Callaway-Sant'Anna ATT(g,t), simple aggregation; {info['method']}",
             inference=info["inference"], level=info["level"], extra={"sample": info},
         )
+
+
+def _wald(att: np.ndarray, vcov: np.ndarray) -> dict[str, float]:
+    """Wald chi2 of att = 0, with a generalized inverse that drops null directions."""
+    if len(att) == 0:
+        return {"statistic": np.nan, "df": 0, "p_value": np.nan}
+    eigval, eigvec = np.linalg.eigh(vcov)
+    keep = eigval > eigval.max() * len(att) * np.finfo(float).eps
+    proj = eigvec[:, keep].T @ att
+    stat = float(np.sum(proj**2 / eigval[keep]))
+    dof = int(keep.sum())
+    return {"statistic": stat, "df": dof, "p_value": float(stats.chi2.sf(stat, dof))}
 
 
 def _add_inference(frame: pd.DataFrame, col: str, z: float) -> pd.DataFrame:
