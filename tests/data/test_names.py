@@ -181,3 +181,48 @@ def test_speed_100k_names():
     elapsed = time.perf_counter() - start
     assert len(out) == 100_000
     assert elapsed < 10.0
+
+
+@pytest.mark.parametrize(
+    ("name", "province", "metodo"),
+    [
+        ("Forlì", None, "esatto"),
+        ("FORLI'", None, "normalizzato"),
+        ("Bozen", None, "altra_lingua"),
+        ("Aosta/Aoste", None, "parte_di_nome"),
+        ("S.ta Maria Capua Vetere", None, "abbreviazione"),
+        ("Reggio Emilia", None, "forma_lunga"),
+        ("Popoli Terme", None, "variazione_amministrativa"),
+        ("Samone", "TN", "provincia"),
+        ("Samone", None, "omonimi"),
+        ("Roma", "MI", "provincia_diversa"),
+        ("Setteville", None, "variazione_amministrativa"),
+        ("Xyzzy Nonexistent", None, "non_trovato"),
+        ("   ", None, "vuoto"),
+    ],
+)
+def test_metodo(name, province, metodo):
+    assert match_comuni([name], province)["metodo"].iloc[0] == metodo
+
+
+def test_notes_name_what_was_not_used():
+    out = match_comuni(["Aosta/Aoste", "Sovizzo", "Peglio (XX)"])
+    assert "Aoste" in out["nota"].iloc[0]
+    assert "024128" in out["nota"].iloc[1]  # the later merged Sovizzo, not in 2023
+    assert "(XX)" in out["nota"].iloc[2]
+    assert out["stato"].iloc[2] == "ambiguous"
+
+
+def test_bilingual_split_needs_name_like_parts():
+    # a part with digits is not a name: no match through the other part
+    out = match_comuni(["Braies/Prags 178", "Massa/Carrara"], suggest=False)
+    assert out["stato"].tolist() == ["unmatched", "ambiguous"]
+    assert _codes(out["candidati"].iloc[1]) == {"045010", "045003"}
+
+
+def test_numpy_and_series_inputs():
+    out = match_comuni(pd.Series(["Samone", "Livo"]), np.array(["TO", "CO"]))
+    assert out["codice_istat"].tolist() == ["001235", "013130"]
+    assert match_comuni(["Samone"], np.int64(1))["codice_istat"].iloc[0] == "001235"
+    with pytest.raises(InputError, match="names"):
+        match_comuni("Roma")
