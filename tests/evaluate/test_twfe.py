@@ -143,8 +143,9 @@ def test_is_nested():
 
 @pytest.mark.parametrize("name", ["unbalanced_unit", "unbalanced_weights"])
 def test_alternating_projections_path_matches_pyfixest(name, monkeypatch):
-    import osservatorio.evaluate.demean as dm
+    import importlib
 
+    dm = importlib.import_module("osservatorio.evaluate.demean")  # the module, not the function
     monkeypatch.setattr(dm, "_MAX_SMALL_LEVELS", 0)  # force alternating projections
     case = REFERENCE["cases"][name]
     res = fit_like_reference(case)
