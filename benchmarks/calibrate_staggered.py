@@ -9,8 +9,9 @@ tau(g, e) * (1 + 0.5 * eta_i), tau(g, e) = (0.5 + 0.1 (g - 3)) (1 + 0.3 e), and 
   (target <= 7%) and of the joint pre-trend Wald test,
 - coverage of the uniform (sup-t, multiplier bootstrap) event-study band for all event
   times jointly (target ~95%),
-- the same with treatment assigned by cluster (40 clusters with cluster x period shocks),
-  standard errors and bootstrap clustered, not-yet-treated controls.
+- the same with treatment assigned by cluster (600 units in 100 clusters, like comuni in
+  provinces, with cluster x period shocks), standard errors and bootstrap clustered,
+  not-yet-treated controls.
 
 The truth uses the population cohort shares, which is what R ``did``'s influence
 function (with the term for estimated weights) targets.
@@ -28,7 +29,8 @@ import pandas as pd
 
 from osservatorio.evaluate.staggered import staggered_did
 
-N_UNITS, N_PERIODS, N_CLUSTERS = 200, 8, 40
+N_UNITS, N_PERIODS = 200, 8
+N_UNITS_CL, N_CLUSTERS = 600, 100  # clustered design: ~ comuni in provinces
 COHORTS = np.array([3, 4, 5, 6])
 P_COHORT = np.array([0.3, 0.15, 0.2, 0.15, 0.2])  # never, 3, 4, 5, 6
 
@@ -54,23 +56,24 @@ def truths(effects: bool) -> tuple[float, dict[int, float]]:
 
 
 def simulate(rng: np.random.Generator, effects: bool, clustered: bool) -> pd.DataFrame:
-    """One long panel: unit and period effects, AR-free noise, optional cluster shocks."""
+    """One long panel: unit and period effects, iid noise, optional cluster shocks."""
     t = np.arange(1, N_PERIODS + 1)
-    cl = rng.integers(0, N_CLUSTERS, N_UNITS)
+    n_units = N_UNITS_CL if clustered else N_UNITS
+    cl = rng.integers(0, N_CLUSTERS, n_units)
     if clustered:
         g_cl = rng.choice(np.r_[0, COHORTS], size=N_CLUSTERS, p=P_COHORT)
         g = g_cl[cl]
         shock = rng.normal(scale=0.7, size=(N_CLUSTERS, N_PERIODS))[cl]
     else:
-        g = rng.choice(np.r_[0, COHORTS], size=N_UNITS, p=P_COHORT)
+        g = rng.choice(np.r_[0, COHORTS], size=n_units, p=P_COHORT)
         shock = 0.0
-    alpha = rng.normal(size=N_UNITS) + 0.5 * (g == 4)  # levels differ by cohort
-    eta = rng.normal(size=N_UNITS)
+    alpha = rng.normal(size=n_units) + 0.5 * (g == 4)  # levels differ by cohort
+    eta = rng.normal(size=n_units)
     e = t[None, :] - g[:, None]
     eff = tau(np.broadcast_to(g[:, None], e.shape), e) * (1 + 0.5 * eta[:, None]) * (g[:, None] > 0)
-    y = alpha[:, None] + 0.2 * t[None, :] + shock + (eff if effects else 0.0) + rng.normal(size=(N_UNITS, N_PERIODS))
+    y = alpha[:, None] + 0.2 * t[None, :] + shock + (eff if effects else 0.0) + rng.normal(size=(n_units, N_PERIODS))
     return pd.DataFrame({
-        "id": np.repeat(np.arange(N_UNITS), N_PERIODS), "t": np.tile(t, N_UNITS),
+        "id": np.repeat(np.arange(n_units), N_PERIODS), "t": np.tile(t, n_units),
         "g": np.repeat(g, N_PERIODS), "cl": np.repeat(cl, N_PERIODS), "y": y.ravel(),
     })
 

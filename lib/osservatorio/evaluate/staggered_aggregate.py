@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from osservatorio.evaluate.staggered import Panel, cell_phi_matrix, cluster_sums  # noqa: F401
+from osservatorio.evaluate.staggered_cells import Panel, cell_phi_matrix, cluster_sums
 
 _EPS_SE = np.sqrt(np.finfo(float).eps) * 10
 
