@@ -47,6 +47,14 @@ def test_reference_csv_agrees_with_package_data():
         assert (row["nome_ufficiale"], row["fonte"]) == (official, fonte)
 
 
+def test_reference_checker_catches_a_wrong_expectation():
+    src = CHECKER.load_sources()
+    row = next(r for r in ROWS if r["nome"] == "S. Antonio Abate")
+    assert CHECKER.check_row({**row, "codice_atteso": "063072"}, src)[0]  # another comune
+    samone = next(r for r in ROWS if r["nome"] == "Samone" and not r["provincia"])
+    assert CHECKER.check_row({**samone, "candidati_attesi": "001235;041041"}, src)[0]
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r['nome']!r}-{r['provincia']}" for r in ROWS])
 def test_difficult_name(row):
     out = match_comuni([row["nome"]], [row["provincia"] or None]).iloc[0]

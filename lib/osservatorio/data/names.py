@@ -114,6 +114,9 @@ _CONNECTORS = frozenset(
     "nello nei negli sul sull sulla sulle sullo sui sugli su con der an am im".split()
 )
 _WINE_ROAD = re.compile(r"\s+(sulla strada del vino|an der weinstraße)\s*$", re.IGNORECASE)
+_COMUNE_PREFIX = re.compile(
+    r"^\s*comune\s+(?:della|dello|dell'|del|di|de|d')(?:\s+|(?<='))", re.IGNORECASE
+)
 _PROVINCE_SUFFIX = re.compile(r"^(.*?)\s*\(([^()]+)\)\s*$")
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
 
@@ -482,6 +485,8 @@ def _match_one(idx: _Index, name: object, province: object) -> _Result:
         allowed = frozenset()
     text, suffix, bracket_note = _split_province_suffix(text)
     notes.append(bracket_note)
+    text, prefix_note = _strip_comune_prefix(text)
+    notes.append(prefix_note)
     if suffix and not allowed:
         allowed = suffix
     result = _resolve(idx, text, allowed)
@@ -492,6 +497,14 @@ def _match_one(idx: _Index, name: object, province: object) -> _Result:
         result = _Result(result.stato, result.metodo, result.codice, result.candidati,
                          "; ".join(notes))
     return result
+
+
+def _strip_comune_prefix(text: str) -> tuple[str, str | None]:
+    """'Comune di Milano' -> 'Milano' (no official name starts with 'Comune')."""
+    m = _COMUNE_PREFIX.match(text)
+    if m and text[m.end() :].strip():
+        return text[m.end() :].strip(), f"prefisso tolto: {m.group(0).strip()!r}"
+    return text, None
 
 
 def _later_homonym_note(idx: _Index, text: str) -> str | None:

