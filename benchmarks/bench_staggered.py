@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import resource
 import time
 import tracemalloc
 import warnings
@@ -136,6 +137,8 @@ def main() -> None:
     print(f"  ATT(g,t): {len(res.att_gt)} cells in {t1 - t0:.2f} s; simple {t2 - t1:.2f} s "
           f"(ATT {s.estimate:.4f} se {s.se:.4f}); event study with sup-t band "
           f"({len(ev)} event times, B=999) {t3 - t2:.2f} s; peak {peak:.0f} MB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    print(f"  process max RSS so far (imports, peers, both panels): {rss:.0f} MB")
     print(f"  a dense units x cells float64 IF matrix would take {res.info['n_units'] * len(res.att_gt) * 8 / 1e6:.0f} MB")
 
 
