@@ -106,7 +106,9 @@ def _abbreviated(s: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "transform", [str, _upper_apostrophe, _ascii, _abbreviated], ids=["as_is", "UPPER'", "ascii", "S."]
+    "transform",
+    [str, _upper_apostrophe, _ascii, _abbreviated],
+    ids=["as_is", "UPPER'", "ascii", "S."],
 )
 def test_every_2023_name_finds_its_own_code(transform):
     """Official names, as written or transformed, match their code or list it as candidate."""
@@ -124,7 +126,9 @@ def test_every_2023_name_finds_its_own_code(transform):
 
 
 def test_rows_keep_order_length_and_index():
-    names = pd.Series(["Roma", None, "Samone", "", np.nan, "Milano", "xyzzy"], index=list("abcdefg"))
+    names = pd.Series(
+        ["Roma", None, "Samone", "", np.nan, "Milano", "xyzzy"], index=list("abcdefg")
+    )
     out = match_comuni(names)
     assert list(out.columns) == OUTPUT_COLUMNS
     assert list(out.index) == list("abcdefg")

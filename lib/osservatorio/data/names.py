@@ -198,6 +198,7 @@ class _Index:
     outside_note: dict[str, str] = field(default_factory=dict)
     provinces: dict[str, frozenset[str]] = field(default_factory=dict)
     fuzzy_sorted: list[tuple[str, str]] = field(default_factory=list)
+    abbreviated_sorted: list[tuple[str, str]] = field(default_factory=list)
     fuzzy_by_length: list[str] = field(default_factory=list)
     fuzzy_codes_by_length: list[str] = field(default_factory=list)
     fuzzy_lengths: list[int] = field(default_factory=list)
@@ -337,6 +338,7 @@ def _index() -> _Index:
         if source in ("ufficiale", "altra_lingua")
     ]
     idx.fuzzy_sorted = sorted(choices)
+    idx.abbreviated_sorted = sorted((abbreviation_key(k), c) for k, c in choices)
     by_length = sorted(idx.fuzzy_sorted, key=lambda kc: len(kc[0]))
     idx.fuzzy_by_length = [k for k, _ in by_length]
     idx.fuzzy_codes_by_length = [c for _, c in by_length]
@@ -518,9 +520,10 @@ def _later_homonym_note(idx: _Index, text: str) -> str | None:
 def _suggest_many(
     idx: _Index, items: list[tuple[str, frozenset[str]]]
 ) -> list[tuple[str, ...]]:
-    """Up to FUZZY_LIMIT comuni per (name, provinces) whose name starts with the name's
-    words (short forms such as "Monguelfo") or is similar to it (rapidfuzz ratio >=
-    FUZZY_CUTOFF), prefix matches first, then by decreasing similarity."""
+    """Up to FUZZY_LIMIT comuni per (name, provinces): names that start with the
+    input's words (short forms such as "Monguelfo", "S. Giovanni") or that the input
+    starts with, then names similar to it (rapidfuzz ratio >= FUZZY_CUTOFF) by
+    decreasing similarity."""
     from rapidfuzz import fuzz, process
 
     queries = [name_keys(text)["semplice"] for text, _ in items]
@@ -540,9 +543,9 @@ def _suggest_many(
         )
         for i, query, row in zip(rows, chunk, scores):
             hits = np.flatnonzero(row)
-            ranked = _prefix_codes(idx, query) + [
-                idx.fuzzy_codes_by_length[lo + j] for j in hits[np.argsort(-row[hits], kind="stable")]
-            ]
+            best_first = hits[np.argsort(-row[hits], kind="stable")]
+            similar = [idx.fuzzy_codes_by_length[lo + j] for j in best_first]
+            ranked = _prefix_codes(idx, query) + similar
             allowed = items[i][1]
             codes: list[str] = []
             for code in ranked:
@@ -553,17 +556,27 @@ def _suggest_many(
 
 
 def _prefix_codes(idx: _Index, query: str) -> list[str]:
-    """Comuni whose plain key starts with the query's words, shortest first."""
+    """Comuni whose name starts with the query's words (plain or abbreviated key,
+    shortest first), then comuni named by the query's first words ("Roma Capitale")."""
     if not query:
         return []
     found = []
-    stem = query + " "
-    pos = bisect.bisect_left(idx.fuzzy_sorted, (stem,))
-    while pos < len(idx.fuzzy_sorted) and idx.fuzzy_sorted[pos][0].startswith(stem):
-        key, code = idx.fuzzy_sorted[pos]
-        found.append((len(key), code))
-        pos += 1
-    return [code for _, code in sorted(found)]
+    for sorted_keys, stem in (
+        (idx.fuzzy_sorted, query + " "),
+        (idx.abbreviated_sorted, abbreviation_key(query) + " "),
+    ):
+        pos = bisect.bisect_left(sorted_keys, (stem,))
+        while pos < len(sorted_keys) and sorted_keys[pos][0].startswith(stem):
+            key, code = sorted_keys[pos]
+            found.append((len(key), code))
+            pos += 1
+    words = query.split()
+    leading = [
+        code
+        for n in range(len(words) - 1, 0, -1)
+        for code in idx.live["semplice"].get(" ".join(words[:n]), {})
+    ]
+    return [code for _, code in sorted(found)] + leading
 
 
 # ---------------------------------------------------------------------- public API
