@@ -606,9 +606,10 @@ def match_comuni(
     """Match comune names to 6-digit ISTAT codes of the 1 Jan 2023 reference.
 
     ``names``: any sequence of names as written in the source (NaN/None/empty allowed).
-    ``province``: None, one value for all names, or a sequence aligned with ``names``;
-    each value a sigla ("RE"), a name ("Reggio Emilia", "Reggio nell'Emilia") or a
-    code (35, "035"). It restricts the candidates: a homonym in the given province is
+    ``province``: None, one value for all names, or a sequence aligned with ``names``
+    by position; each value a sigla ("RE"), a name ("Reggio Emilia", "Reggio
+    nell'Emilia", "Bozen") or a code (35, "035"), unrecognised values are ignored
+    with a ``nota``. It restricts the candidates: a homonym in the given province is
     matched (metodo "provincia"), a name found only elsewhere is unmatched
     ("provincia_diversa"). A name written "Samone (TO)" carries its own province.
     ``suggest``: fill ``candidati`` of names not found with up to 5 comuni whose name
