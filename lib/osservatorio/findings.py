@@ -75,9 +75,13 @@ class Finding(BaseModel):
     soppressioni: list[str] = []
 
 
-def verdict(ci_low: float | None, ci_high: float | None, higher_is_better: bool) -> Verdict:
-    """Effective when the whole interval lies on the good side of zero."""
+def verdict(ci_low: float | None, ci_high: float | None, higher_is_better: bool,
+            p_value: float | None = None, alpha: float = 0.05) -> Verdict:
+    """Effective when the whole interval lies on the good side of zero and, when a
+    p-value is given (it may come from another procedure, e.g. placebo ranks), p < alpha."""
     if ci_low is None or ci_high is None or math.isnan(ci_low) or math.isnan(ci_high):
+        return "non_dimostrata"
+    if p_value is not None and not math.isnan(p_value) and p_value >= alpha:
         return "non_dimostrata"
     good_side = ci_low > 0 if higher_is_better else ci_high < 0
     bad_side = ci_high < 0 if higher_is_better else ci_low > 0

@@ -69,9 +69,24 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> P
     folder = paths.sources_dir(t.data_source)
     if not folder.is_dir():
         raise InputError(f"{folder}: data folder not found for data_source={t.data_source!r}")
-    load_sources(folder)
+    check_theme_data(t, load_sources(folder))
     return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=input_hashes(t),
                        fingerprint=fingerprint(t, input_hashes(t)))
+
+
+def check_theme_data(theme: Theme, sources) -> None:
+    """The theme's outcome and pilots must be in the sources (else exit 2 before any notebook)."""
+    problems = []
+    esiti, pilot = sources["esiti"], sources["pilot"]
+    if not (esiti["indicatore"] == theme.outcome).any():
+        known = ", ".join(sorted(esiti["indicatore"].unique())[:12])
+        problems.append(f"{sources.files['esiti']}: no row with indicatore '{theme.outcome}' (theme key 'outcome'); "
+                        f"indicators present: {known}")
+    if not (pilot["tema"] == theme.id).any():
+        known = ", ".join(sorted(pilot["tema"].unique())[:12])
+        problems.append(f"{sources.files['pilot']}: no row with tema '{theme.id}' (the theme id); temi present: {known}")
+    if problems:
+        raise InputError(f"theme {theme.id}: its data are not in the sources:\n  " + "\n  ".join(problems))
 
 
 def new_run_id() -> str:

@@ -75,7 +75,7 @@ def _staggered(ctx: StageContext, panel: pd.DataFrame) -> dict:
     cohort.to_parquet(ctx.data_dir / "cohorts.parquet", index=False)
     res.att_gt.to_parquet(ctx.data_dir / "att_gt.parquet", index=False)
     return {"headline": _effect_dict(simple), "estimator": "callaway_santanna",
-            "pretrend": res.pretrend_test(), "event_source": "callaway_santanna"}
+            "pretrend": res.pretrend_test(on="event"), "event_source": "callaway_santanna"}
 
 
 def _few_treated(ctx: StageContext, panel: pd.DataFrame) -> dict:
@@ -99,8 +99,11 @@ def _pretrend_dict(test) -> dict:
 
 
 def aligned_gap_series(panel: pd.DataFrame, window_pre: int | None = None) -> pd.Series:
-    """Mean gap between each treated unit and the never/not-yet-treated units in the
-    same calendar period, averaged over treated units by event time.
+    """Mean gap between each adoption cohort and the never-treated units in the same
+    calendar period, averaged over cohorts (weighted by size) by event time.
+
+    Never-treated only: not-yet-treated units would leave the comparison group as they
+    adopt, so its composition (and trend) would change exactly after adoption.
 
     Common shocks and seasonality cancel in the gap; what remains is the treated units'
     own differential path, on which an interrupted time series at event time 0 fits the
@@ -111,8 +114,7 @@ def aligned_gap_series(panel: pd.DataFrame, window_pre: int | None = None) -> pd
     gaps = []
     for g in cohorts:
         treated = df[df["cohort"] == g]
-        ctrl = df[(df["cohort"] == 0) | (df["cohort"] > df["time"])]
-        ctrl = ctrl[~ctrl["unit"].isin(treated["unit"])]
+        ctrl = df[df["cohort"] == 0]
         cm = ctrl.groupby("time")["yw"].sum() / ctrl.groupby("time")["w"].sum()
         tm = treated.groupby("time")["yw"].sum() / treated.groupby("time")["w"].sum()
         gap = (tm - cm).dropna()
@@ -145,7 +147,7 @@ def _event_study_its(ctx: StageContext, panel: pd.DataFrame) -> dict:
                   "controfattuale": its.counterfactual.to_numpy()}).to_parquet(ctx.data_dir / "its.parquet", index=False)
     return {"headline": _effect_dict(its.level_change), "estimator": "comparative_its",
             "its_average": _effect_dict(its.effect), "its_slope_change": _effect_dict(its.slope_change),
-            "did_simple": _effect_dict(did_simple), "pretrend": res.pretrend_test(),
+            "did_simple": _effect_dict(did_simple), "pretrend": res.pretrend_test(on="event"),
             "event_source": "callaway_santanna"}
 
 

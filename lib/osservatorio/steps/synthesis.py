@@ -136,7 +136,7 @@ def write_findings(ctx: StageContext) -> Finding:
         pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")),
         placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")), eterogeneita=het, contesti=contexts,
         livello_maryland=ev["maryland"], lucchetti=ev["padlocks"], lucchetti_senza_limite_sintetico=ev["uncapped"],
-        motivi_lucchetti=ev["reasons"], verdetto=verdict(h["ci_low"], h["ci_high"], th.higher_is_better),
+        motivi_lucchetti=ev["reasons"], verdetto=verdict(h["ci_low"], h["ci_high"], th.higher_is_better, _none_if_nan(h["p_value"])),
         costo_totale_euro=cost, beneficiari=ben,
         costo_per_beneficiario_euro=cost / ben if cost is not None and ben else None,
         avvertenze=_caveats(ctx, est), dati_sintetici=th.data_source == "demo", lingua=lang,
