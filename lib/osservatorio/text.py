@@ -1,7 +1,8 @@
 """Report text in Italian (default) or English, from one set of labels.
 
-``labels/labels.yaml`` maps each key to ``{it: ..., en: ...}``; values are
-``str.format`` templates. Notebooks display text through ``show`` helpers so the report
+The YAML files of ``labels/`` (one per area: common, indicators, selection,
+evaluation, synthesis, site) map each key to ``{it: ..., en: ...}``; values are
+``str.format`` templates. A key may appear in one file only. Notebooks display text through ``show`` helpers so the report
 has no code and speaks the theme's language.
 """
 
@@ -18,8 +19,19 @@ Lang = Literal["it", "en"]
 
 @functools.lru_cache(maxsize=1)
 def labels() -> dict[str, dict[str, str]]:
-    text = resources.files("osservatorio").joinpath("labels/labels.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    merged: dict[str, dict[str, str]] = {}
+    folder = resources.files("osservatorio").joinpath("labels")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        data = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+        for key, value in data.items():
+            if key in merged:
+                raise ValueError(f"label '{key}' is defined twice (second time in labels/{entry.name})")
+            if set(value) != {"it", "en"}:
+                raise ValueError(f"label '{key}' in labels/{entry.name} needs exactly 'it' and 'en'")
+            merged[key] = value
+    return merged
 
 
 def t(key: str, lang: Lang = "it", **values: Any) -> str:
@@ -27,7 +39,7 @@ def t(key: str, lang: Lang = "it", **values: Any) -> str:
     try:
         entry = labels()[key]
     except KeyError:
-        raise KeyError(f"no label '{key}' in labels.yaml") from None
+        raise KeyError(f"no label '{key}' in labels/*.yaml") from None
     return entry[lang].format(**values) if values else entry[lang]
 
 

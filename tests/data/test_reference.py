@@ -58,3 +58,8 @@ def test_size_classes_bounds():
 def test_geometry_has_every_comune():
     g = reference.comuni_geometry()
     assert len(g) == 7_899 and set(g["codice_istat"]) == set(reference.comuni()["codice_istat"])
+
+
+def test_comune_named_none_is_a_name():
+    c = reference.comuni().set_index("codice_istat")
+    assert c.loc["001168", "comune"] == "None"

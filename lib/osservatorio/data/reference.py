@@ -102,7 +102,9 @@ def population_by_age() -> pd.DataFrame:
 
 @functools.lru_cache(maxsize=1)
 def _istat_list() -> pd.DataFrame:
-    raw = pd.read_csv(_istat_list_path(), sep=";", encoding="latin-1", dtype=str)
+    # keep_default_na=False: the comune "None" (TO, 001168) is a name, not a missing value
+    raw = pd.read_csv(_istat_list_path(), sep=";", encoding="latin-1", dtype=str, keep_default_na=False,
+                      na_values=[""])
     raw.columns = [c.strip() for c in raw.columns]
     return pd.DataFrame(
         {

@@ -1,0 +1,59 @@
+# osservatorio: the front door. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKERS ?= 2
+THEME ?= coprogettazione-anziani
+
+.DEFAULT_GOAL := help
+.PHONY: help env demo-data demo test test-fast run batch site validate bench calibrate clean-outputs
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+env: $(STAMP) ## create the virtual environment .venv from pyproject.toml (once)
+
+demo-data: $(STAMP) ## (re)generate the synthetic demo sources into data/demo (same seed, same bytes)
+	$(BIN)/osservatorio demo
+
+demo: demo-data ## set up, run every demo theme in batch and build the site
+	$(BIN)/osservatorio batch --workers $(WORKERS)
+	@echo "Site index: $(CURDIR)/outputs/site/index.html"
+
+test: $(STAMP) ## set up and run the whole test suite (unit, notebooks with nbval, end to end)
+	$(BIN)/python -m pytest tests --nbval-lax notebooks -q
+
+test-fast: $(STAMP) ## the suite without end-to-end batch runs and notebook execution
+	$(BIN)/python -m pytest tests -q -m "not e2e and not slow"
+
+run: demo-data ## run one theme: make run THEME=patti-beni-comuni
+	$(BIN)/osservatorio run $(THEME)
+
+batch: demo-data ## run all themes (WORKERS=N processes)
+	$(BIN)/osservatorio batch --workers $(WORKERS)
+
+site: $(STAMP) ## rebuild outputs/site from the latest runs
+	$(BIN)/osservatorio site
+
+validate: demo-data ## validate every theme file and its data sources
+	$(BIN)/osservatorio validate
+
+bench: $(STAMP) ## benchmarks against the peer tools (installs the bench extra)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/bench_twfe.py
+	$(BIN)/python benchmarks/bench_staggered.py
+
+calibrate: $(STAMP) ## coverage and size simulations of the estimators (minutes)
+	$(BIN)/python benchmarks/calibrate_staggered.py
+	$(BIN)/python benchmarks/calibrate_wild_bootstrap.py
+
+clean-outputs: ## delete outputs/ (everything there is rebuilt from data and code)
+	rm -rf outputs
