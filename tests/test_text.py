@@ -21,6 +21,6 @@ def test_italian_and_english_number_formats():
     assert fmt_number(1234.5, "it", 1) == "1.234,5"
     assert fmt_number(1234.5, "en", 1) == "1,234.5"
     assert fmt_number(float("nan"), "it") == "n.d."
-    assert fmt_p(0.0001, "it") == "< 0,001" and fmt_p(0.0123, "en") == "0.012"
+    assert fmt_p(0.0001, "it") == "p < 0,001" and fmt_p(0.0123, "en") == "p = 0.012"
     assert t("report.headline", "it") == "Risultato principale"
     assert t("report.headline", "en") == "Headline finding"

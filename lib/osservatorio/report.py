@@ -38,12 +38,13 @@ def notebook_body(path: Path) -> str:
     for cell in nb.cells:
         if cell.cell_type != "code" or HIDDEN_TAGS & set(cell.metadata.get("tags", [])):
             continue
-        cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
-                                                                    and o.get("name") == "stderr")]
+        # Only what the steps display explicitly (and errors) reaches the reviewer: no
+        # stderr, no warnings, no echo of a cell's return value.
+        cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "error")]
         cells.append(cell)
     nb.cells = cells
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True)
+                            exclude_output_prompt=True, embed_images=True, anchor_link_text="")
     body, _ = exporter.from_notebook_node(nb)
     return body
 

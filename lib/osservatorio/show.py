@@ -26,10 +26,17 @@ def markdown(text: str) -> None:
 
 
 def table(df: pd.DataFrame, lang: Lang = "it", digits: int = 2, caption: str | None = None, max_rows: int = 30) -> None:
-    """An HTML table with language-aware number formatting and no index clutter."""
+    """An HTML table with language-aware number formatting and no index clutter.
+
+    Float columns holding only whole numbers (counts, populations) show no decimals.
+    """
     view = df.head(max_rows)
     dec, thou = (",", ".") if lang == "it" else (".", ",")
+    whole = [c for c in view.columns if pd.api.types.is_float_dtype(view[c])
+             and view[c].dropna().mod(1).eq(0).all() and view[c].notna().any()]
     styler = view.style.format(precision=digits, decimal=dec, thousands=thou, na_rep="–").hide(axis="index")
+    if whole:
+        styler = styler.format(precision=0, decimal=dec, thousands=thou, na_rep="–", subset=whole)
     if caption:
         styler = styler.set_caption(caption)
     display(HTML(styler.to_html()))
@@ -37,8 +44,14 @@ def table(df: pd.DataFrame, lang: Lang = "it", digits: int = 2, caption: str | N
         display(Markdown(t("table.truncated", lang, shown=max_rows, total=len(df))))
 
 
-def figure(fig) -> None:
-    import matplotlib.pyplot as plt
+def figure(fig, dpi: int = 110) -> None:
+    """Display a matplotlib figure as PNG (whatever the backend) and release it."""
+    import io
 
-    display(fig)
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"))

@@ -54,8 +54,9 @@ def fmt_number(x: float | None, lang: Lang = "it", digits: int = 2) -> str:
 
 
 def fmt_p(p: float | None, lang: Lang = "it") -> str:
+    """A p-value with its relation sign: "p = 0,279", "p < 0,001" (labels write just {p})."""
     if p is None or p != p:
-        return "n.d." if lang == "it" else "n/a"
+        return "p n.d." if lang == "it" else "p n/a"
     if p < 0.001:
-        return "< 0,001" if lang == "it" else "< 0.001"
-    return fmt_number(p, lang, 3)
+        return "p < 0,001" if lang == "it" else "p < 0.001"
+    return "p = " + fmt_number(p, lang, 3)
