@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from osservatorio.data import reference
+from osservatorio.data.schemas import SEZIONI_RUNTS, TIPI_ATTO, TIPI_FINANZA
 from osservatorio.data.demo_themes import THEMES, ThemeOutcome
 from osservatorio.exceptions import InputError
 
@@ -41,25 +42,9 @@ DEFAULT_SEED: Final = 20261125
 AMBITO_MIN_POP: Final = 60_000
 AMBITO_MAX_POP: Final = 90_000
 
-SEZIONI: Final = [
-    "ODV",
-    "APS",
-    "Impresa sociale",
-    "Ente filantropico",
-    "Rete associativa",
-    "Società di mutuo soccorso",
-    "Altri enti",
-]
+SEZIONI: Final = SEZIONI_RUNTS
 SEZIONI_P: Final = [0.30, 0.40, 0.08, 0.02, 0.01, 0.05, 0.14]
-TIPI_ATTO: Final = ["regolamento", "patto", "co-programmazione", "co-progettazione", "convenzione"]
-TIPI_STRUMENTO: Final = [
-    "social impact bond",
-    "titoli di solidarietà",
-    "social lending",
-    "social bonus",
-    "fondo innovazione sociale",
-    "fondazione di comunità",
-]
+TIPI_STRUMENTO: Final = TIPI_FINANZA
 PRATICHE: Final = {
     "coprogettazione-anziani": "Co-progettazione (art. 55 CTS) dell'assistenza domiciliare agli anziani con gli ETS",
     "patti-beni-comuni": "Regolamento per l'amministrazione condivisa e patti di collaborazione sui beni comuni",

@@ -114,6 +114,44 @@ def _truth_from_matrix(
     return summarise_effects(codes[rows], g_label[rows], e[rows, cols], tau[rows, cols])
 
 
+def _yearly_outcome(
+    theme_id: str, indicatore: str, codes: np.ndarray, years: np.ndarray, g: np.ndarray,
+    dates: np.ndarray, y0: np.ndarray, tau: np.ndarray, denominatore: np.ndarray, meta: dict,
+) -> ThemeOutcome:
+    """Panel, adoption table and ground truth of a yearly comune-level theme.
+
+    ``meta`` holds the theme-specific truth keys (effect_unit, design, notes, ...),
+    inserted around the common ones in the order the ground truth file shows them.
+    """
+    e, post = _year_cells(years, g)
+    panel = _panel(codes, years, valore=y0 + tau, denominatore=denominatore, y0=y0, effetto=tau)
+    treated = g > 0
+    adoption = pd.DataFrame(
+        {
+            "unita": codes[treated],
+            "codice_istat": codes[treated],
+            "coorte": g[treated].astype(str),
+            "data": dates[treated].astype(str),
+        }
+    )
+    head = {k: v for k, v in meta.items() if k != "notes"}
+    truth = {
+        "indicatore": indicatore,
+        **{k: head.pop(k) for k in ("effect_unit",) if k in head},
+        "unit_level": "comune",
+        **{k: head.pop(k) for k in ("population",) if k in head},
+        "frequency": "yearly",
+        "event_time_unit": "years",
+        "periods": [str(years[0]), str(years[-1])],
+        **head,
+        "cohorts": _cohort_counts(adoption["coorte"]),
+        "treated_units": adoption["unita"].tolist(),
+        **_truth_from_matrix(codes, g.astype(str), e, post, tau),
+        "notes": meta["notes"],
+    }
+    return ThemeOutcome(theme_id, indicatore, panel, adoption, truth)
+
+
 def coprogettazione_anziani(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutcome:
     """Art. 55 co-design of home care, adopted by whole social districts (ambiti), 2017-21.
 
@@ -214,27 +252,9 @@ def patti_beni_comuni(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutc
     e, post = _year_cells(years, g)
     boost = np.where(area == "Nord-est", 1.4, 1.0)
     tau = np.where(post, np.minimum(1.0 + 0.25 * e, 2.5) * boost[:, None], 0.0)
-    panel = _panel(codes, years, valore=y0 + tau, denominatore=pop.astype("int64"), y0=y0, effetto=tau)
-    treated = g > 0
-    adoption = pd.DataFrame(
-        {
-            "unita": codes[treated],
-            "codice_istat": codes[treated],
-            "coorte": g[treated].astype(str),
-            "data": dates[treated].astype(str),
-        }
-    )
-    truth = {
-        "indicatore": "volontari_civici_per_1000",
+    meta = {
         "effect_unit": "volontari civici per 1.000 abitanti",
-        "unit_level": "comune",
-        "frequency": "yearly",
-        "event_time_unit": "years",
-        "periods": [str(years[0]), str(years[-1])],
         "design": "staggered DiD; selection on size and Nord",
-        "cohorts": _cohort_counts(adoption["coorte"]),
-        "treated_units": adoption["unita"].tolist(),
-        **_truth_from_matrix(codes, g.astype(str), e, post, tau),
         "notes": [
             "parallel trends hold",
             "true effect tau = min(1.0 + 0.25*e, 2.5) per 1,000 at event time e >= 0, x1.4 in Nord-est",
@@ -242,7 +262,8 @@ def patti_beni_comuni(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutc
             "adoption = date of the 'regolamento' act; patti follow it",
         ],
     }
-    return ThemeOutcome("patti-beni-comuni", "volontari_civici_per_1000", panel, adoption, truth)
+    return _yearly_outcome("patti-beni-comuni", "volontari_civici_per_1000", codes, years, g, dates, y0, tau,
+                           pop.astype("int64"), meta)
 
 
 def finanza_sociale_neet(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutcome:
@@ -277,25 +298,11 @@ def finanza_sociale_neet(base: pd.DataFrame, rng: np.random.Generator) -> ThemeO
     for t in range(1, len(years)):
         ar[:, t] = rho * ar[:, t - 1] + shocks[:, t]
     y0 = np.clip(alpha[:, None] + year_fe[None, :] + ar, 2.0, 60.0)
-    e, post = _year_cells(years, g)
     tau = np.zeros_like(y0)
-    panel = _panel(codes, years, valore=y0, denominatore=denom, y0=y0, effetto=tau)
-    treated = g > 0
-    adoption = pd.DataFrame(
-        {"unita": codes[treated], "codice_istat": codes[treated], "coorte": "2019", "data": dates[treated].astype(str)}
-    )
-    truth = {
-        "indicatore": "tasso_neet_15_29",
+    meta = {
         "effect_unit": "punti percentuali (tasso NEET 15-29)",
-        "unit_level": "comune",
         "population": "capoluoghi di provincia",
-        "frequency": "yearly",
-        "event_time_unit": "years",
-        "periods": [str(years[0]), str(years[-1])],
         "design": "DiD with few treated units (18 capoluoghi, one cohort): wild cluster bootstrap",
-        "cohorts": {"2019": int(treated.sum())},
-        "treated_units": adoption["unita"].tolist(),
-        **_truth_from_matrix(codes, g.astype(str), e, post, tau),
         "notes": [
             "TRUE EFFECT IS ZERO at every event time",
             "capoluogo noise is AR(1) with rho = 0.5 (innovation sd 1.2 pp): errors not clustered by unit over-reject",
@@ -303,7 +310,7 @@ def finanza_sociale_neet(base: pd.DataFrame, rng: np.random.Generator) -> ThemeO
             "denominatore = residents aged 15-29 (2023)",
         ],
     }
-    return ThemeOutcome("finanza-sociale-neet", "tasso_neet_15_29", panel, adoption, truth)
+    return _yearly_outcome("finanza-sociale-neet", "tasso_neet_15_29", codes, years, g, dates, y0, tau, denom, meta)
 
 
 # Relative level of avoidable hospitalisations by calendar month (winter peak, August low).
@@ -512,27 +519,9 @@ def cooperative_aree_interne(base: pd.DataFrame, rng: np.random.Generator) -> Th
     e, post = _year_cells(years, g)
     moderator = np.clip(1 + 3 * (quota - 0.28), 0.5, 2.0)
     tau = np.where(post, (1.5 + 0.15 * e) * moderator[:, None], 0.0)
-    panel = _panel(codes, years, valore=y0 + tau, denominatore=pop.astype("int64"), y0=y0, effetto=tau)
-    treated = g > 0
-    adoption = pd.DataFrame(
-        {
-            "unita": codes[treated],
-            "codice_istat": codes[treated],
-            "coorte": g[treated].astype(str),
-            "data": dates[treated].astype(str),
-        }
-    )
-    truth = {
-        "indicatore": "saldo_migratorio_per_1000",
+    meta = {
         "effect_unit": "saldo migratorio per 1.000 abitanti",
-        "unit_level": "comune",
-        "frequency": "yearly",
-        "event_time_unit": "years",
-        "periods": [str(years[0]), str(years[-1])],
         "design": "staggered DiD; small comuni selected on size, old-age index and Sud/Apennines",
-        "cohorts": _cohort_counts(adoption["coorte"]),
-        "treated_units": adoption["unita"].tolist(),
-        **_truth_from_matrix(codes, g.astype(str), e, post, tau),
         "notes": [
             "parallel trends hold",
             "true effect tau = (1.5 + 0.15*e) * clip(1 + 3*(quota_over65 - 0.28), 0.5, 2) per 1,000 "
@@ -542,7 +531,8 @@ def cooperative_aree_interne(base: pd.DataFrame, rng: np.random.Generator) -> Th
             "noise sd 1.5*sqrt(5,000/pop) per 1,000 (capped at 15): tiny comuni are very noisy",
         ],
     }
-    return ThemeOutcome("cooperative-aree-interne", "saldo_migratorio_per_1000", panel, adoption, truth)
+    return _yearly_outcome("cooperative-aree-interne", "saldo_migratorio_per_1000", codes, years, g, dates, y0, tau,
+                           pop.astype("int64"), meta)
 
 
 THEMES: Final = {
