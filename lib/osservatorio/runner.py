@@ -26,6 +26,8 @@ from .themes import STAGE_NOTEBOOKS, Theme, load_theme
 
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
+# Kernels log only errors: their start-up warnings would drown the batch progress.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 @dataclass
@@ -123,7 +125,8 @@ def execute_stages(prepared: PreparedRun, tmp_dir: Path,
         record: dict[str, Any] = {"stage": stage, "notebook": name, "status": "success", "error": None}
         try:
             pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
-                                kernel_name="python3", progress_bar=False, cwd=str(tmp_dir), log_output=False)
+                                kernel_name="python3", progress_bar=False, cwd=str(tmp_dir), log_output=False,
+                                extra_arguments=KERNEL_ARGUMENTS)
         except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
             record["status"] = "failed"
             record["error"] = _short_error(exc)
