@@ -8,9 +8,13 @@ and reason, so the run stops before any notebook starts.
 
 from __future__ import annotations
 
+import datetime
+import gzip
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import pandas as pd
 import pandera.errors
@@ -24,12 +28,14 @@ MAX_LISTED_FAILURES = 20
 
 @dataclass
 class Sources:
-    """Validated source tables, keyed by table name, plus a report on name matching."""
+    """Validated source tables, keyed by table name, plus the report on name matching
+    (names not matched to one ISTAT code) and its summary per table."""
 
     folder: Path
     tables: dict[str, pd.DataFrame]
     files: dict[str, Path]
     match_report: pd.DataFrame = field(default_factory=pd.DataFrame)
+    match_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -44,13 +50,100 @@ def find_table_file(folder: Path, table: str) -> Path | None:
     return None
 
 
+# Header spellings of real exports mapped to the schema's names (after normalisation).
+COLUMN_ALIASES: Final = {
+    "codice_comune": "codice_istat", "cod_istat": "codice_istat", "istat": "codice_istat",
+    "codice_istat_comune": "codice_istat", "denominazione_comune": "comune", "nome_comune": "comune",
+    "sigla_provincia": "provincia", "prov": "provincia", "sigla_prov": "provincia",
+}
+NUMERIC_COLUMNS: Final = ["volontari", "dipendenti", "importo_euro", "costo_euro", "beneficiari", "valore",
+                          "denominatore"]
+DATE_COLUMNS: Final = ["data_iscrizione", "data", "data_avvio"]
+_IT_NUMBER = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d+$")
+_IT_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def normalise_header(name: object) -> str:
+    """'Codice ISTAT ' -> 'codice_istat'; known aliases to the schema's names."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().strip().lower()
+    key = "_".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+    return COLUMN_ALIASES.get(key, key)
+
+
+def _sniff_csv(path: Path) -> tuple[str, str]:
+    """(separator, encoding): ';' when the header has more ';' than ','; UTF-8 (BOM
+    allowed) unless the bytes are not UTF-8, then Windows-1252 (Excel's Italian CSV)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    try:
+        text, encoding = head.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            text, encoding = head.decode("cp1252", errors="replace"), "cp1252"
+        else:
+            text, encoding = head[: exc.start].decode("utf-8-sig"), "utf-8-sig"
+    first = text.splitlines()[0] if text else ""
+    return (";" if first.count(";") > first.count(",") else ","), encoding
+
+
+def _cell_text(value: object) -> object:
+    """XLSX cell as text: dates as YYYY-MM-DD, whole floats without '.0'."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return pd.NA
+    if isinstance(value, (pd.Timestamp, datetime.datetime, datetime.date)):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip() or pd.NA
+
+
+def _as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """Every column as pandas text (``str``) with surrounding spaces removed, blanks missing."""
+    out = {}
+    for col in df.columns:
+        v = df[col].astype(object)
+        v = v.where(v.notna(), None).map(lambda x: None if x is None else (str(x).strip() or None))
+        out[col] = pd.Series(v, index=df.index, dtype="str")
+    return pd.DataFrame(out, index=df.index)
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or XLSX source as text columns (empty cells become missing)."""
+    """Read a CSV or XLSX source as text columns, tolerant of how files really come.
+
+    Headers are normalised (case, accents, spaces; aliases such as 'Codice comune',
+    'Prov.'). CSV: ',' or ';' separated, UTF-8 or Windows-1252. XLSX: the first sheet,
+    date cells as YYYY-MM-DD. ISTAT codes that lost their leading zeros (a spreadsheet
+    reading 037006 as 37006) are padded back to 6 digits; in ';' files and XLSX text
+    cells, Italian numbers ('1.234,5') are read as numbers (never in ',' files, where
+    '1,500' could be English); dates written DD/MM/YYYY (the Italian order) become
+    YYYY-MM-DD. Anything else is left as written, for the schema to judge.
+    """
     if path.name.endswith(".xlsx"):
-        df = pd.read_excel(path, dtype=str)
+        df = pd.read_excel(path, dtype=object).map(_cell_text)
+        sep = "xlsx"  # text cells of an Italian spreadsheet: Italian numbers, as in ';' files
     else:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-    df.columns = [str(c).strip() for c in df.columns]
+        sep, encoding = _sniff_csv(path)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding, sep=sep)
+    df.columns = [normalise_header(c) for c in df.columns]
+    df = df.dropna(how="all").reset_index(drop=True) if path.name.endswith(".xlsx") else df
+    df = _as_text(df)
+    if "codice_istat" in df.columns:
+        code = df["codice_istat"]
+        short = code.notna() & code.astype(str).str.fullmatch(r"\d{4,5}")
+        df.loc[short, "codice_istat"] = code[short].astype(str).str.zfill(6)
+    if sep in (";", "xlsx"):
+        for col in set(NUMERIC_COLUMNS) & set(df.columns):
+            v = df[col].astype("string")
+            it = v.str.fullmatch(_IT_NUMBER).fillna(False).astype(bool)
+            df.loc[it, col] = v[it].str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    for col in set(DATE_COLUMNS) & set(df.columns):
+        v = df[col].astype("string")
+        parts = v.str.extract(_IT_DATE)
+        ok = parts[0].notna()
+        df.loc[ok, col] = parts.loc[ok, 2] + "-" + parts.loc[ok, 1].str.zfill(2) + "-" + parts.loc[ok, 0].str.zfill(2)
     return df
 
 
@@ -141,34 +234,60 @@ def load_sources(folder: Path, tables: list[str] | None = None) -> Sources:
         raise DataValidationError(
             f"{len(failures)} problem(s) in the sources of {folder}:\n" + format_failures(failures), failures
         )
-    loaded, report = attach_codes(loaded)
-    return Sources(folder=folder, tables=loaded, files=files, match_report=report)
+    loaded, report, summary = attach_codes(loaded)
+    return Sources(folder=folder, tables=loaded, files=files, match_report=report, match_summary=summary)
 
 
-def attach_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Fill ``codice_istat`` from comune names where a table has names only.
+REPORT_COLUMNS: Final = ["tabella", "righe", "n_righe", "nome", "provincia", "stato", "metodo", "candidati", "nota"]
 
-    Returns the tables and a report of every name that was not matched to one code.
+
+def attach_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """Fill ``codice_istat`` from comune names (and the ``provincia`` column when there
+    is one) wherever a table names comuni without coding them.
+
+    Returns the tables, the match report (one row per distinct name not matched to one
+    code, with the file lines where it occurs and the candidate comuni) and a summary
+    per table (rows coded in the file, matched by name, ambiguous, unmatched).
     """
-    reports = []
+    from .names import match_comuni
+
+    reports, summary = [], []
     out = {}
     for name, df in tables.items():
-        if "comune" in df.columns and ("codice_istat" not in df.columns or df["codice_istat"].isna().any()):
-            from .names import match_comuni
-
-            df = df.copy()
-            if "codice_istat" not in df.columns:
-                df["codice_istat"] = pd.NA
-            need = df["codice_istat"].isna() & df["comune"].notna()
-            prov = df.loc[need, "provincia"] if "provincia" in df.columns else None
-            matched = match_comuni(df.loc[need, "comune"].tolist(), province=None if prov is None else prov.tolist())
+        if "comune" not in df.columns and "codice_istat" not in df.columns:
+            out[name] = df
+            continue
+        df = df.copy()
+        if "codice_istat" not in df.columns:
+            df["codice_istat"] = pd.Series(pd.NA, index=df.index, dtype="str")
+        need = df["codice_istat"].isna() & (df["comune"].notna() if "comune" in df.columns else False)
+        counts = {"tabella": name, "righe": len(df), "con_codice": int(df["codice_istat"].notna().sum()),
+                  "abbinati_per_nome": 0, "ambigui": 0, "non_trovati": 0}
+        if need.any():
+            prov = df.loc[need, "provincia"].tolist() if "provincia" in df.columns else None
+            matched = match_comuni(df.loc[need, "comune"].tolist(), province=prov)
+            matched.index = df.index[need]
             df.loc[need, "codice_istat"] = matched["codice_istat"].to_numpy()
-            bad = matched[matched["stato"] != "matched"].assign(tabella=name)
+            counts.update(abbinati_per_nome=int((matched["stato"] == "matched").sum()),
+                          ambigui=int((matched["stato"] == "ambiguous").sum()),
+                          non_trovati=int((matched["stato"] == "unmatched").sum()))
+            bad = matched[matched["stato"] != "matched"].assign(tabella=name, riga=matched.index[matched["stato"] != "matched"] + 2)
             reports.append(bad)
+        summary.append(counts)
         out[name] = df
-    report = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame(
-        columns=["tabella", "nome", "stato", "candidati"])
-    return out, report
+    report = _group_report(pd.concat(reports, ignore_index=True)) if reports else pd.DataFrame(columns=REPORT_COLUMNS)
+    return out, report, pd.DataFrame(summary)
+
+
+def _group_report(bad: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct (table, name, province): the file lines (first 10) and their count."""
+    if bad.empty:
+        return pd.DataFrame(columns=REPORT_COLUMNS)
+    keys = ["tabella", "nome", "provincia", "stato", "metodo", "candidati", "nota"]
+    g = bad.fillna({k: "" for k in keys}).groupby(keys, sort=False)["riga"]
+    out = g.agg(righe=lambda r: ", ".join(map(str, list(r)[:10])) + (" ..." if len(r) > 10 else ""),
+                n_righe="size").reset_index()
+    return out[REPORT_COLUMNS].replace({"": None})
 
 
 def file_sha256(path: Path) -> str:
