@@ -124,11 +124,11 @@ def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids 
 
 
 @app.command()
-def site() -> None:
-    """Rebuild outputs/site (index, reports, findings catalogue) from the latest runs."""
+def site(lang: Annotated[Language, typer.Option(help="language of the index and catalogue pages")] = "it") -> None:
+    """Rebuild outputs/site (index, findings catalogue) from the latest runs."""
     from .site import build_site
 
-    out.print(f"site: {build_site()}")
+    out.print(f"site: {build_site(lang=lang)}")
 
 
 @app.command("new-theme")
