@@ -13,7 +13,9 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+# 1.1: contesti_efficaci, ip_low/ip_high/ip_tipo (prediction interval for a new site),
+#      k_siti, comuni_simili (transferability, stage 40).
 Verdict = Literal["efficace", "dannosa", "non_dimostrata"]
 
 
@@ -59,7 +61,13 @@ class Finding(BaseModel):
     pretrend_p: float | None
     placebo_p: float | None
     eterogeneita: list[Subgroup] = []
-    contesti: list[str] = []
+    contesti: list[str] = []  # contexts where the practice was tested (treated units' areas, classes)
+    contesti_efficaci: list[str] = []  # contexts whose pooled site effect is clearly favourable
+    k_siti: int | None = None  # sites (treated cluster x cohort) pooled for transferability
+    ip_low: float | None = None  # prediction interval for the effect at a new site
+    ip_high: float | None = None
+    ip_tipo: str | None = None  # "riley" (t, k - 2 df, few sites) or "default"
+    comuni_simili: list[str] = []  # first untreated units of the transferability list
     livello_maryland: int | None
     lucchetti: int | None
     lucchetti_senza_limite_sintetico: int | None
@@ -118,8 +126,8 @@ FLAT_COLUMNS = [
     "schema_version", "tema", "titolo", "pratica", "esito", "esito_etichetta", "unita_misura", "livello_unita",
     "disegno", "stimatore", "effetto", "effetto_relativo", "valore_base", "ci_low", "ci_high", "p_value",
     "metodo_inferenza", "n_trattati", "n_confronto", "n_cluster", "periodo_inizio", "periodo_fine", "pretrend_p",
-    "placebo_p", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
-    "verdetto", "costo_totale_euro", "beneficiari", "costo_per_beneficiario_euro", "contesti", "avvertenze",
+    "placebo_p", "k_siti", "ip_low", "ip_high", "ip_tipo", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
+    "verdetto", "costo_totale_euro", "beneficiari", "costo_per_beneficiario_euro", "contesti", "contesti_efficaci", "comuni_simili", "avvertenze",
     "dati_sintetici", "lingua", "id_run", "soppressioni",
 ]
 
@@ -130,10 +138,19 @@ def to_frame(findings: list[Finding]) -> pd.DataFrame:
     for f in findings:
         d = f.model_dump()
         row: dict[str, Any] = {k: d[k] for k in FLAT_COLUMNS}
-        for k in ("motivi_lucchetti", "contesti", "avvertenze", "soppressioni"):
+        for k in ("motivi_lucchetti", "contesti", "contesti_efficaci", "comuni_simili", "avvertenze", "soppressioni"):
             row[k] = " | ".join(d[k])
         row["eterogeneita"] = " | ".join(
             f"{g['moderatore']}={g['livello']}: {'soppresso' if g['stima'] is None else round(g['stima'], 4)}"
             for g in d["eterogeneita"])
         rows.append(row)
     return pd.DataFrame(rows, columns=[*FLAT_COLUMNS, "eterogeneita"])
+
+
+def schema_json() -> dict[str, Any]:
+    """JSON Schema of a finding record, with its version (``$id`` and ``version``)."""
+    schema = Finding.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"osservatorio/finding/schema_v{SCHEMA_VERSION}.json"
+    schema["version"] = SCHEMA_VERSION
+    return schema

@@ -34,7 +34,10 @@ def pool_cohorts(ctx: StageContext) -> dict | None:
     if len(coh) < 2:
         show.para("syn.pool.none", lang)
         return None
-    m = meta_analysis(coh["estimate"].to_numpy(), coh["se"].to_numpy() ** 2, method="reml")
+    from ..synthesis.transfer import SMALL_K
+
+    m = meta_analysis(coh["estimate"].to_numpy(), coh["se"].to_numpy() ** 2, method="reml",
+                      pi_type="riley" if len(coh) < SMALL_K else "default")
     from ..panel import int_to_period
 
     labels = [t("syn.cohort", lang, period=int_to_period(c, ctx.theme.frequency)) for c in coh["cohort"]]
@@ -47,8 +50,10 @@ def pool_cohorts(ctx: StageContext) -> dict | None:
               hi=fmt_number(m.ci_high, lang, 3), tau2=fmt_number(m.tau2, lang, 4), i2=fmt_number(100 * m.i2, lang, 0),
               pilo=fmt_number(m.pi_low, lang, 3), pihi=fmt_number(m.pi_high, lang, 3), k=m.k,
               qp=fmt_p(m.q_p_value, lang))
+    if m.pi_type == "riley":
+        show.para("syn.pool.riley", lang, small_k=SMALL_K)
     out = {"estimate": m.estimate, "ci_low": m.ci_low, "ci_high": m.ci_high, "tau2": m.tau2, "i2": m.i2,
-           "pi_low": m.pi_low, "pi_high": m.pi_high, "k": m.k, "q_p_value": m.q_p_value}
+           "pi_low": m.pi_low, "pi_high": m.pi_high, "pi_type": m.pi_type, "k": m.k, "q_p_value": m.q_p_value}
     ctx.write_json("meta_cohorts.json", out)
     return out
 
@@ -122,6 +127,8 @@ def write_findings(ctx: StageContext) -> Finding:
         contexts += sorted(set(treated["classe_ampiezza"].dropna().astype(str)))
     cost, ben = _costs(ctx)
     base = est.get("baseline")
+    tr_path = ctx.data_dir / "transfer.json"
+    transfer = ctx.read_json("transfer.json") if tr_path.is_file() else {}
     from ..panel import int_to_period
 
     finding = Finding(
@@ -135,6 +142,9 @@ def write_findings(ctx: StageContext) -> Finding:
         periodo_fine=int_to_period(panel["time"].max(), th.frequency),
         pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")),
         placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")), eterogeneita=het, contesti=contexts,
+        contesti_efficaci=transfer.get("contesti_efficaci", []), k_siti=transfer.get("k"),
+        ip_low=_none_if_nan(transfer.get("pi_low")), ip_high=_none_if_nan(transfer.get("pi_high")),
+        ip_tipo=transfer.get("pi_type"), comuni_simili=transfer.get("comuni_simili", []),
         livello_maryland=ev["maryland"], lucchetti=ev["padlocks"], lucchetti_senza_limite_sintetico=ev["uncapped"],
         motivi_lucchetti=ev["reasons"], verdetto=verdict(h["ci_low"], h["ci_high"], th.higher_is_better, _none_if_nan(h["p_value"])),
         costo_totale_euro=cost, beneficiari=ben,
@@ -151,3 +161,203 @@ def write_findings(ctx: StageContext) -> Finding:
 
     show.markdown(headline_markdown(finding, lang))
     return finding
+
+
+# --- transferability ------------------------------------------------------------------
+
+TOP_SHOWN = 15  # rows of the ranking shown in the report
+
+
+def _unit_context(ctx: StageContext, panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per panel unit: name, population, macro-area, size class, over 65, ETS per 10,000."""
+    from ..synthesis.transfer import unit_context
+
+    th = ctx.theme
+    cols = [c for c in ("unit", "popolazione", "ripartizione", "classe_ampiezza", "quota_over65", "regione")
+            if c in panel.columns]
+    units = panel.drop_duplicates("unit")[cols].copy()
+    units["nome"] = units["unit"]
+    ind_path = ctx.data_dir / "indicatori_comuni.parquet"
+    if ind_path.is_file():
+        ind = pd.read_parquet(ind_path)
+        if th.unit_level == "comune":
+            extra = ind[["codice_istat", "comune", "ets_per_10000"]].rename(columns={"codice_istat": "unit"})
+            units = units.drop(columns="nome").merge(extra.rename(columns={"comune": "nome"}), on="unit", how="left")
+        else:
+            amb = ctx.sources["ambiti"][["codice_istat", th.unit_level]].drop_duplicates("codice_istat")
+            j = ind[["codice_istat", "ets_n", "popolazione"]].merge(amb, on="codice_istat")
+            g = j.groupby(th.unit_level)[["ets_n", "popolazione"]].sum()
+            ets = (1e4 * g["ets_n"] / g["popolazione"]).rename("ets_per_10000").reset_index()
+            units = units.merge(ets.rename(columns={th.unit_level: "unit"}), on="unit", how="left")
+    return unit_context(units)
+
+
+def _site_label(ctx: StageContext, sites: pd.DataFrame, names: dict) -> pd.Series:
+    from ..panel import int_to_period
+
+    return pd.Series([f"{names.get(c, c)} ({int_to_period(g, ctx.theme.frequency)})"
+                      for c, g in zip(sites["cluster"], sites["cohort"], strict=True)], index=sites.index)
+
+
+def _reasons(ctx: StageContext, ranked: pd.DataFrame, sites: pd.DataFrame) -> list[str]:
+    lang, th = ctx.lang, ctx.theme
+    unit = getattr(th.outcome_unit, lang)
+    by_site = sites.set_index("site")
+    out = []
+    for r in ranked.itertuples(index=False):
+        if r.pred == r.pred:
+            pred_text = t("syn.transfer.reason.pred", lang, pred=fmt_number(r.pred, lang, 2), unit=unit,
+                          lo=fmt_number(r.pi_low, lang, 2), hi=fmt_number(r.pi_high, lang, 2),
+                          prob=fmt_number(100 * r.prob_beneficio, lang, 0))
+        else:
+            pred_text = t("syn.transfer.reason.nopred", lang)
+        s = by_site.loc[r.sito_simile]
+        support = (t("syn.transfer.reason.in_support", lang) if not r.fuori_supporto else
+                   t("syn.transfer.reason.out_support", lang, mods=", ".join(
+                       t(f"syn.transfer.mod.{m}", lang) for m in r.fuori_supporto.split(" | "))))
+        out.append(t("syn.transfer.reason", lang, pred_text=pred_text, site=s["label"],
+                     site_area=s.get("ripartizione", "–"), site_class=s.get("classe_ampiezza", "–"),
+                     site_o65=fmt_number(s.get("quota_over65_pct"), lang, 1),
+                     site_ets=fmt_number(s.get("ets_per_10000"), lang, 1),
+                     worked=t("syn.transfer.reason.worked", lang) if r.sito_ha_funzionato else "",
+                     support=support))
+    return out
+
+
+EXPORT_COLUMNS = ["rank", "unit", "nome", "ripartizione", "regione", "classe_ampiezza", "popolazione",
+                  "quota_over65_pct", "ets_per_10000", "pred", "pi_low", "pi_high", "ci_low", "ci_high",
+                  "prob_beneficio", "distanza", "sito_simile", "fuori_supporto", "motivi"]
+EXPORT_NAMES = {"rank": "posizione", "unit": "codice", "pred": "effetto_previsto", "pi_low": "ip_low",
+                "pi_high": "ip_high", "ci_low": "ic_low", "ci_high": "ic_high", "sito_simile": "sito_piu_simile"}
+
+
+def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, threshold: int) -> list[str]:
+    out = []
+    for frame in groups.values():
+        for r in frame.itertuples(index=False):
+            good = r.ci_low > 0 if higher_is_better else r.ci_high < 0
+            if good and r.n_units >= threshold:
+                out.append(r.livello)
+    return out
+
+
+def transferability(ctx: StageContext) -> dict | None:
+    """Where the practice worked (meta-regression of site effects on context) and the
+    ranked list of untreated units most like those places: trasferibilita.csv/.xlsx."""
+    from ..exceptions import EstimationError
+    from ..synthesis import transfer as tr
+
+    th, lang = ctx.theme, ctx.lang
+    show.heading("syn.transfer.title", lang, level=3)
+    panel = ctx.panel()
+    window = th.event_window
+    sites = tr.site_effects(panel, window=window, anticipation=th.anticipation)
+    if sites.empty:
+        show.para("syn.transfer.none", lang, reason=t("syn.transfer.no_sites", lang))
+        return None
+    context = _unit_context(ctx, panel)
+    sites = tr.site_context(panel, context, sites)
+    names = dict(zip(context["unit"], context["nome"], strict=True)) if th.cluster == th.unit_level else {}
+    sites["label"] = _site_label(ctx, sites, names)
+    show.para("syn.transfer.sites", lang, cluster=t(f"syn.transfer.cluster.{th.cluster}", lang), k=len(sites),
+              n=int(sites["n_units"].sum()), window=window)
+    unit = getattr(th.outcome_unit, lang)
+    summary: dict = {"k": len(sites), "moderators": [], "pi_type": None}
+    fit = None
+    mods: list[str] = []
+    effective = len(sites) == 1 and bool(tr.worked_mask(sites, th.higher_is_better)[0])
+    if len(sites) >= 2:
+        pooled = tr.fit_transfer(sites, [])
+        pitype = t(f"syn.transfer.pitype.{'riley' if pooled.pi_type == 'riley' else 'default'}", lang)
+        show.para("syn.transfer.pooled", lang, est=fmt_number(pooled.estimate, lang, 3), unit=unit,
+                  lo=fmt_number(pooled.ci_low, lang, 3), hi=fmt_number(pooled.ci_high, lang, 3),
+                  i2=fmt_number(100 * pooled.i2, lang, 0), pilo=fmt_number(pooled.pi_low, lang, 3),
+                  pihi=fmt_number(pooled.pi_high, lang, 3), pitype=pitype)
+        effective = pooled.ci_low > 0 if th.higher_is_better else pooled.ci_high < 0
+        summary.update(estimate=pooled.estimate, ci_low=pooled.ci_low, ci_high=pooled.ci_high, i2=pooled.i2,
+                       tau2=pooled.tau2, pi_low=pooled.pi_low, pi_high=pooled.pi_high, pi_type=pooled.pi_type)
+        mods = tr.choose_moderators(sites)
+        try:
+            fit = tr.fit_transfer(sites, mods) if mods else pooled
+        except EstimationError:
+            mods, fit = [], pooled
+        if mods:
+            show.para("syn.transfer.model", lang, mods=", ".join(t(f"syn.transfer.mod.{m}", lang) for m in mods),
+                      per_term=tr.SITES_PER_TERM, qmp=fmt_p(fit.qm_p_value, lang),
+                      r2=fmt_number(100 * (fit.r2 or 0), lang, 0))
+        else:
+            show.para("syn.transfer.model_none", lang, per_term=tr.SITES_PER_TERM)
+        summary["moderators"] = mods
+        tests = tr.moderator_tests(sites, [tr.AREA, *tr.NUMERIC_MODERATORS])
+        if not tests.empty:
+            show.para("syn.transfer.tests", lang)
+            view = pd.DataFrame({
+                t("syn.transfer.col.moderatore", lang): [
+                    t(f"syn.transfer.mod.{m}", lang) + (f" {term[len(m):]}" if term != m else "")
+                    for m, term in zip(tests["moderatore"], tests["termine"], strict=True)],
+                t("syn.transfer.col.stima", lang): tests["coefficiente"],
+                t("syn.transfer.col.ic", lang): [f"{fmt_number(a, lang, 3)} – {fmt_number(b, lang, 3)}"
+                                                 for a, b in zip(tests["ci_low"], tests["ci_high"], strict=True)],
+                t("syn.transfer.col.p", lang): [fmt_p(p, lang) for p in tests["p_value"]]})
+            show.table(view, lang, digits=3)
+    else:
+        show.para("syn.transfer.single", lang)
+    groups = {}
+    for by in (tr.AREA, tr.SIZE_CLASS):
+        if by in sites.columns and sites[by].notna().all():
+            groups[by] = tr.subgroup_effects(sites, by)
+    if groups:
+        show.para("syn.transfer.contexts", lang, threshold=th.disclosure_threshold)
+        frame = pd.concat(groups.values(), ignore_index=True)
+        small = frame["n_units"] < th.disclosure_threshold
+        view = pd.DataFrame({
+            t("syn.transfer.col.livello", lang): frame["livello"], t("syn.transfer.col.k", lang): frame["k"],
+            t("syn.transfer.col.stima", lang): frame["estimate"].mask(small),
+            t("syn.transfer.col.ic", lang): [("–" if sm else f"{fmt_number(a, lang, 3)} – {fmt_number(b, lang, 3)}")
+                                             for a, b, sm in zip(frame["ci_low"], frame["ci_high"], small, strict=True)]})
+        show.table(view, lang, digits=3)
+    worked = _contexts_worked(groups, th.higher_is_better, th.disclosure_threshold) if effective else []
+    summary["contesti_efficaci"] = worked
+    show.para("syn.transfer.worked_in", lang, contexts=", ".join(worked)) if worked else show.para(
+        "syn.transfer.worked_none", lang)
+    cands = context[context["unit"].isin(panel.loc[panel["cohort"] == 0, "unit"].unique())]
+    ranked = tr.rank_candidates(fit, sites, cands, mods, th.higher_is_better, tr.national_scale(context),
+                                effective=effective)
+    summary["efficace_tra_siti"] = bool(effective)
+    ranked["sito_simile_label"] = ranked["sito_simile"].map(sites.set_index("site")["label"])
+    ranked["motivi"] = _reasons(ctx, ranked, sites)
+    ranked["sito_simile"] = ranked["sito_simile_label"]
+    out = ranked[[c for c in EXPORT_COLUMNS if c in ranked.columns]].rename(columns=EXPORT_NAMES)
+    out["prob_beneficio"] = (100 * out["prob_beneficio"]).round(1)
+    out.insert(0, "tema", th.id)
+    _export_transfer(ctx, out)
+    show.para("syn.transfer.top", lang, n=min(TOP_SHOWN, len(out)))
+    top = out.head(TOP_SHOWN)
+    show.table(pd.DataFrame({
+        t("syn.transfer.col.rank", lang): top["posizione"], t("syn.transfer.col.nome", lang): top["nome"],
+        t("syn.transfer.col.prob", lang): top["prob_beneficio"],
+        t("syn.transfer.col.motivi", lang): top["motivi"]}), lang, digits=1)
+    summary["comuni_simili"] = [str(x) for x in out["nome"].head(5)]
+    ctx.write_json("transfer.json", summary)
+    sites.to_parquet(ctx.data_dir / "sites.parquet", index=False)
+    (ctx.data_dir / "methods_40.md").write_text(
+        t("syn.transfer.methods", lang, small_k=tr.SMALL_K, window=window, per_term=tr.SITES_PER_TERM),
+        encoding="utf-8")
+    return summary
+
+
+def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> None:
+    """trasferibilita.csv (all rows) and trasferibilita.xlsx (list + column notes)."""
+    lang = ctx.lang
+    out.to_csv(ctx.run_dir / "trasferibilita.csv", index=False)
+    notes = pd.DataFrame({"colonna": list(out.columns),
+                          "significato": [t(f"transfer.codebook.{c}", lang) for c in out.columns]})
+    with pd.ExcelWriter(ctx.run_dir / "trasferibilita.xlsx", engine="openpyxl") as xw:
+        out.to_excel(xw, sheet_name="trasferibilita", index=False)
+        notes.to_excel(xw, sheet_name="codebook", index=False)
+        ws = xw.sheets["trasferibilita"]
+        ws.freeze_panes = "C2"
+        from openpyxl.utils import get_column_letter
+
+        for i, col in enumerate(out.columns, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = 110 if col == "motivi" else 14
