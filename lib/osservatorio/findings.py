@@ -7,7 +7,9 @@ theme's threshold, and is applied to every export (JSON, CSV, XLSX, HTML).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -154,3 +156,13 @@ def schema_json() -> dict[str, Any]:
     schema["$id"] = f"osservatorio/finding/schema_v{SCHEMA_VERSION}.json"
     schema["version"] = SCHEMA_VERSION
     return schema
+
+
+def write_theme_findings(run_dir: Path, findings: list[Finding], threshold: int) -> list[Finding]:
+    """Suppress with the theme's threshold, then write run_dir/findings.json and .csv."""
+    done = [suppress(f, threshold) for f in findings]
+    payload = {"schema_version": SCHEMA_VERSION, "schema": f"schema_v{SCHEMA_VERSION}.json",
+               "disclosure_threshold": threshold, "findings": [f.model_dump() for f in done]}
+    (run_dir / "findings.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    to_frame(done).to_csv(run_dir / "findings.csv", index=False)
+    return done

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 
-import numpy as np
 import pandas as pd
 
 from .. import show
-from ..findings import Finding, Subgroup, suppress, to_frame, verdict
+from ..findings import Finding, Subgroup, verdict, write_theme_findings
 from ..stage import StageContext
 from ..text import fmt_number, fmt_p, t
 
@@ -152,10 +150,7 @@ def write_findings(ctx: StageContext) -> Finding:
         avvertenze=_caveats(ctx, est), dati_sintetici=th.data_source == "demo", lingua=lang,
         id_run=ctx.run_dir.name.removeprefix(".tmp-"),
     )
-    finding = suppress(finding, th.disclosure_threshold)
-    payload = {"schema_version": finding.schema_version, "findings": [finding.model_dump()]}
-    (ctx.run_dir / "findings.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-    to_frame([finding]).to_csv(ctx.run_dir / "findings.csv", index=False)
+    finding = write_theme_findings(ctx.run_dir, [finding], th.disclosure_threshold)[0]
     show.heading("syn.finding.title", lang, level=3)
     from ..report import headline_markdown
 
