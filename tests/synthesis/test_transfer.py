@@ -187,6 +187,9 @@ def test_ranking_follows_the_moderator_and_flags_extrapolation():
     ranked = tr.rank_candidates(fit, sites, cand, ["quota_over65_pct"], True, scale)
     assert list(ranked["unit"]) == ["b", "d", "a", "c", "e"]  # e (40%) lies outside the sites' range
     assert ranked.loc[ranked["unit"] == "e", "fuori_supporto"].item() == "quota_over65_pct"
+    inside = ranked[ranked["fuori_supporto"] == ""]
+    assert inside["effetto_prudente"].is_monotonic_decreasing
+    np.testing.assert_allclose(ranked["effetto_prudente"], ranked["pi_low"])
     assert ranked["prob_beneficio"].between(0, 1).all() and ranked["sito_ha_funzionato"].all()
     # the nearest site where it worked: its own interval is above zero
     worked = sites[tr.worked_mask(sites, True)]

@@ -221,7 +221,7 @@ def _reasons(ctx: StageContext, ranked: pd.DataFrame, sites: pd.DataFrame) -> li
 
 EXPORT_COLUMNS = ["rank", "unit", "nome", "ripartizione", "regione", "classe_ampiezza", "popolazione",
                   "quota_over65_pct", "ets_per_10000", "pred", "pi_low", "pi_high", "ci_low", "ci_high",
-                  "prob_beneficio", "distanza", "sito_simile", "fuori_supporto", "motivi"]
+                  "effetto_prudente", "prob_beneficio", "distanza", "sito_simile", "fuori_supporto", "motivi"]
 EXPORT_NAMES = {"rank": "posizione", "unit": "codice", "pred": "effetto_previsto", "pi_low": "ip_low",
                 "pi_high": "ip_high", "ci_low": "ic_low", "ci_high": "ic_high", "sito_simile": "sito_piu_simile"}
 
@@ -330,6 +330,7 @@ def transferability(ctx: StageContext) -> dict | None:
     top = out.head(TOP_SHOWN)
     show.table(pd.DataFrame({
         t("syn.transfer.col.rank", lang): top["posizione"], t("syn.transfer.col.nome", lang): top["nome"],
+        t("syn.transfer.col.prudent", lang): top["effetto_prudente"],
         t("syn.transfer.col.prob", lang): top["prob_beneficio"],
         t("syn.transfer.col.motivi", lang): top["motivi"]}), lang, digits=1)
     summary["comuni_simili"] = [str(x) for x in out["nome"].head(5)]

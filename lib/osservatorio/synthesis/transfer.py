@@ -30,8 +30,9 @@ predicts at its context, with the prediction interval for a new site, the probab
 that the effect at a new site with that context is on the good side (the predictive
 distribution behind the interval), and a distance to the nearest site where the
 practice worked (standardised Euclidean on the numeric moderators, in national standard
-deviations, plus 1 when the macro-area differs). Units whose context lies outside the
-range of the sites are flagged (extrapolation) and ranked after the others.
+deviations, plus 1 when the macro-area differs). The list is ordered by the cautious end
+of the prediction interval, then by distance; units whose context lies outside the range
+of the sites are flagged (extrapolation) and ranked after the others.
 """
 
 from __future__ import annotations
@@ -276,12 +277,15 @@ def rank_candidates(result: MetaResult | None, sites: pd.DataFrame, candidates: 
     """Untreated units ranked by how likely the practice is to work there.
 
     Returns `candidates` with pred, se, ci_low, ci_high, pi_low, pi_high,
-    prob_beneficio (0-1), distanza, sito_simile (label of the nearest site where it
-    worked, or of the nearest site when none did), sito_ha_funzionato, fuori_supporto
-    (moderators outside the sites' range, ' | '-joined), rank (1 = first). Sorted by:
-    within support first, then probability of benefit rounded to the percent
-    (descending; finer differences are noise), then distance. With `result` None (a
-    single site: nothing to pool) predictions are missing and distance alone ranks.
+    effetto_prudente (the end of the prediction interval on the unfavourable side: the
+    effect a new site would exceed with 97.5% probability), prob_beneficio (0-1),
+    distanza, sito_simile (label of the nearest site where it worked, or of the nearest
+    site when none did), sito_ha_funzionato, fuori_supporto (moderators outside the
+    sites' range, ' | '-joined), rank (1 = first). Sorted by: within support first, then
+    effetto_prudente (most favourable first: it rewards both a larger predicted effect
+    and a narrower interval, and unlike the probability of benefit it does not saturate
+    at 100%), then distance (which alone orders units when the model has no moderators).
+    With `result` None (a single site: nothing to pool) distance alone ranks.
     With `effective` False (the pooled effect is not clearly favourable) no site is
     called one "where it worked": a few sites clear zero by chance when the practice
     does nothing, and the distance is then to the nearest site of any kind.
@@ -325,9 +329,10 @@ def rank_candidates(result: MetaResult | None, sites: pd.DataFrame, candidates: 
     cand["sito_simile"] = ref["site"].to_numpy()[nearest]
     cand["sito_ha_funzionato"] = bool(worked.any())
     cand["fuori_supporto"] = [" | ".join(o) for o in outside]
-    key = pd.DataFrame({"out": cand["fuori_supporto"] != "", "prob": -cand["prob_beneficio"].round(2),
-                        "dist": cand["distanza"]})
-    order = key.sort_values(["out", "prob", "dist"], na_position="last", kind="mergesort").index
+    cand["effetto_prudente"] = cand["pi_low"] if higher_is_better else cand["pi_high"]
+    favourable = cand["pi_low"] if higher_is_better else -cand["pi_high"]
+    key = pd.DataFrame({"out": cand["fuori_supporto"] != "", "bound": -favourable, "dist": cand["distanza"]})
+    order = key.sort_values(["out", "bound", "dist"], na_position="last", kind="mergesort").index
     cand = cand.loc[order].reset_index(drop=True)
     cand.insert(0, "rank", np.arange(1, len(cand) + 1))
     return cand
