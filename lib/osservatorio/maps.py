@@ -44,3 +44,36 @@ def choropleth(values: pd.Series, title: str, legend_label: str, cmap: str = "vi
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+@functools.lru_cache(maxsize=1)
+def comuni_centroids() -> pd.DataFrame:
+    """Centroid of each comune (lon, lat in WGS 84; computed in ETRS89-LAEA, EPSG:3035)."""
+    g = reference.comuni_geometry()
+    c = g.to_crs(3035).geometry.centroid.to_crs(4326)
+    return pd.DataFrame({"lon": c.x.to_numpy(), "lat": c.y.to_numpy()}, index=g["codice_istat"].to_numpy())
+
+
+def network_map(partners: pd.Series, links: pd.DataFrame, title: str, node_label: str, link_label: str):
+    """Governance network on the map: comuni at their centroids sized by number of
+    partner entities, a line between two comuni that share at least one entity."""
+    from matplotlib.collections import LineCollection
+
+    xy = comuni_centroids()
+    fig, ax = plt.subplots(figsize=(7.5, 8.5))
+    _simplified_regions().plot(ax=ax, color="#f2f2f2", edgecolor="white", linewidth=0.4)
+    if len(links):
+        a = xy.reindex(links["comune_a"]).to_numpy()
+        b = xy.reindex(links["comune_b"]).to_numpy()
+        segs = [[tuple(p), tuple(q)] for p, q in zip(a, b)]
+        widths = 1.0 + 0.5 * (links["enti_condivisi"].to_numpy() - 1)
+        ax.add_collection(LineCollection(segs, colors="#d62728", linewidths=widths, alpha=0.85, label=link_label))
+    pts = xy.reindex(partners.index)
+    ax.scatter(pts["lon"], pts["lat"], s=4 + 6 * partners.to_numpy(), color="#1f77b4", alpha=0.6,
+               linewidths=0, label=node_label)
+    ax.set_axis_off()
+    ax.set_aspect(1.3)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
