@@ -195,3 +195,12 @@ def test_rules_table_italian_uses_decimal_comma_and_differs_from_english():
 def test_bad_lang_names_allowed_values():
     with pytest.raises(InputError, match="lang must be one of"):
         rules_table("fr")
+
+
+def test_rule_text_words_every_rule_in_both_languages():
+    from osservatorio.synthesis.evidence import RULES, rule_text
+
+    for r in RULES:
+        assert rule_text(r.code, "it") == r.text_it and rule_text(r.code, "en") == r.text_en
+    with pytest.raises(InputError, match="no padlock rule"):
+        rule_text("nope")

@@ -63,6 +63,7 @@ def _none_if_nan(x):
 def evidence(ctx: StageContext) -> dict:
     """Maryland level and padlocks from the design and the diagnostics of stage 30."""
     from ..synthesis import ci_width_ratio, maryland_level, padlocks, rules_table
+    from ..synthesis.evidence import rule_text
 
     th, lang = ctx.theme, ctx.lang
     est = ctx.read_json("estimates.json")
@@ -75,7 +76,8 @@ def evidence(ctx: StageContext) -> dict:
                       ci_width_ratio=ci_width_ratio(h["estimate"], h["ci_low"], h["ci_high"]),
                       synthetic_data=th.data_source == "demo", i2=_none_if_nan(meta.get("i2")))
     out = {"maryland": level, "padlocks": rating.padlocks, "uncapped": rating.uncapped,
-           "reasons": [f"{r.code} (-{r.removed})" for r in rating.reasons]}
+           "codes": [f"{r.code} (-{r.removed})" for r in rating.reasons],
+           "reasons": [f"{rule_text(r.code, lang)} (−{r.removed})" for r in rating.reasons]}
     ctx.write_json("evidence.json", out)
     show.heading("syn.evidence.title", lang, level=3)
     show.para("syn.evidence", lang, locks="🔒" * rating.padlocks + "·" * (5 - rating.padlocks), n=rating.padlocks,
@@ -161,6 +163,11 @@ def write_findings(ctx: StageContext) -> Finding:
 # --- transferability ------------------------------------------------------------------
 
 TOP_SHOWN = 15  # rows of the ranking shown in the report
+TOP_REASONS = 5  # of which explained in words
+
+
+def _interval(lo, hi, lang: str) -> str:
+    return "–" if lo != lo or hi != hi else f"{fmt_number(lo, lang, 2)} – {fmt_number(hi, lang, 2)}"
 
 
 def _unit_context(ctx: StageContext, panel: pd.DataFrame) -> pd.DataFrame:
@@ -330,9 +337,14 @@ def transferability(ctx: StageContext) -> dict | None:
     top = out.head(TOP_SHOWN)
     show.table(pd.DataFrame({
         t("syn.transfer.col.rank", lang): top["posizione"], t("syn.transfer.col.nome", lang): top["nome"],
+        t("transfer.codebook.regione", lang).capitalize(): top.get("regione", "–"),
+        t("syn.transfer.col.pred", lang): top["effetto_previsto"],
+        t("syn.transfer.col.pi", lang): [_interval(a, b, lang) for a, b in zip(top["ip_low"], top["ip_high"], strict=True)],
         t("syn.transfer.col.prudent", lang): top["effetto_prudente"],
-        t("syn.transfer.col.prob", lang): top["prob_beneficio"],
-        t("syn.transfer.col.motivi", lang): top["motivi"]}), lang, digits=1)
+        t("syn.transfer.col.prob", lang): top["prob_beneficio"]}), lang, digits=2)
+    n_reasons = min(TOP_REASONS, len(out))
+    show.para("syn.transfer.top_reasons", lang, n=n_reasons)
+    show.markdown("\n".join(f"{r.posizione}. **{r.nome}** — {r.motivi}" for r in out.head(n_reasons).itertuples()))
     summary["comuni_simili"] = [str(x) for x in out["nome"].head(5)]
     ctx.write_json("transfer.json", summary)
     sites.to_parquet(ctx.data_dir / "sites.parquet", index=False)

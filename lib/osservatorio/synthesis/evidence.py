@@ -258,6 +258,15 @@ def rules_table(lang: Lang = "en") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols[lang])
 
 
+def rule_text(code: str, lang: Lang = "en") -> str:
+    """The wording of a padlock rule (e.g. for a finding's reasons), from its code."""
+    _check_lang(lang)
+    for r in RULES:
+        if r.code == code:
+            return r.text_en if lang == "en" else r.text_it
+    raise InputError(f"no padlock rule {code!r}; rules are {[r.code for r in RULES]}")
+
+
 def _check_range(name: str, x, low: float, high: float) -> None:
     if _given(x) and not low <= x <= high:
         raise InputError(f"{name} must be in [{low}, {high}] or None, got {x!r}")
