@@ -150,3 +150,16 @@ def test_collect_latest_reads_published_runs(published):
     themes = {e["theme"]: e for e in collect_latest()}
     assert set(themes) == {"tema-a", "tema-b", "tema-c"}
     assert all(len(e["findings"]) == 1 for e in themes.values())
+
+
+def test_catalogue_in_english_comes_from_the_same_labels(published):
+    from osservatorio.text import labels, t
+
+    build_site("en")
+    page = (paths.site_dir() / "catalogo.html").read_text(encoding="utf-8")
+    assert t("site.catalogue", "en") in page and t("site.col.assessment", "en") in page
+    assert t("site.assessment.solida", "en") in page
+    italian_only = [v["it"] for k, v in labels().items() if k.startswith("site.col.") and v["it"] != v["en"]]
+    assert not [s for s in italian_only if f">{s}<" in page]
+    wb = openpyxl.load_workbook(paths.findings_dir() / "catalogo.xlsx")
+    assert wb["codebook"]["A1"].value == "column" and wb["tema-a"]["C1"].value == "value"
