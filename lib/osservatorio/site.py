@@ -188,7 +188,13 @@ def _sheet_name(theme: str, existing) -> str:
 
 
 def _cell(x):
-    return "" if x is None or (isinstance(x, float) and x != x) else x
+    """A value for the readable sheets: blank when missing; floats below 1 in absolute value
+    to 4 significant digits (p-values), others to 3 decimals."""
+    if x is None or (isinstance(x, float) and x != x):
+        return ""
+    if isinstance(x, float):
+        return float(f"{x:.4g}") if abs(x) < 1 else round(x, 3)
+    return x
 
 
 def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
@@ -277,9 +283,10 @@ def index_page(entries: list[dict], lang: str, banner: str) -> str:
     return _page(lang, t("site.title", lang), banner, body)
 
 
-def _downloads(lang: str, extra: str) -> str:
+def _downloads(lang: str, extra: str, catalogue_link: bool = True) -> str:
     d = "../findings"
-    return (f"<p><a href='catalogo.html'>{t('site.catalogue', lang)}</a> · {t('site.downloads', lang)}: "
+    cat = f"<a href='catalogo.html'>{t('site.catalogue', lang)}</a> · " if catalogue_link else ""
+    return (f"<p>{cat}{t('site.downloads', lang)}: "
             f"<a href='{d}/catalogo.xlsx'>XLSX</a> · <a href='{d}/catalogo.csv'>CSV</a> · "
             f"<a href='{d}/catalogo.json'>JSON</a> · <a href='{d}/trasferibilita.xlsx'>"
             f"{t('site.transfer_pooled', lang)}</a>{extra}</p>")
@@ -298,7 +305,9 @@ def catalogue_page(entries: list[dict], lang: str, banner: str) -> str:
     for f in catalogue_findings(entries):
         locks = f.lucchetti or 0
         real = f.lucchetti_senza_limite_sintetico
-        rel = f" ({fmt_number(100 * f.effetto_relativo, lang, 1)}%)" if f.effetto_relativo is not None else ""
+        # a share of a baseline at or below zero (e.g. net migration) means nothing: not shown
+        rel = (f" ({fmt_number(100 * f.effetto_relativo, lang, 1)}%)"
+               if f.effetto_relativo is not None and (f.valore_base or 0) > 0 else "")
         cost = (fmt_number(f.costo_per_beneficiario_euro, lang, 0) if f.costo_per_beneficiario_euro is not None
                 else suppressed if any(s.startswith("beneficiari") for s in f.soppressioni) else "–")
         contexts = "–" if f.k_siti is None else ", ".join(f.contesti_efficaci) or t("site.none", lang)
@@ -326,7 +335,7 @@ def catalogue_page(entries: list[dict], lang: str, banner: str) -> str:
                link=f"<a href='../findings/schema_v{SCHEMA_VERSION}.json'>JSON Schema</a>")
     body = (f"<p class='nav'><a href='index.html'>← {t('report.back', lang)}</a></p>"
             f"<h1>{t('site.catalogue', lang)}</h1><p class='note'>{t('site.how_to_read', lang)}</p>{note}"
-            f"{_downloads(lang, '')}<table class='catalogue'><thead><tr>{head}</tr></thead>"
+            f"{_downloads(lang, '', catalogue_link=False)}<table class='catalogue'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table><p class='note'>{schema}</p>")
     return _page(lang, t("site.catalogue", lang), banner, body, wide=True)
 

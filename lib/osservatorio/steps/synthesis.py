@@ -233,13 +233,15 @@ EXPORT_NAMES = {"rank": "posizione", "unit": "codice", "pred": "effetto_previsto
                 "pi_high": "ip_high", "ci_low": "ic_low", "ci_high": "ic_high", "sito_simile": "sito_piu_simile"}
 
 
-def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, threshold: int) -> list[str]:
+def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, threshold: int,
+                     lang: str) -> list[str]:
+    """Levels whose pooled site effect is clearly favourable and rests on >= threshold units."""
     out = []
-    for frame in groups.values():
+    for by, frame in groups.items():
         for r in frame.itertuples(index=False):
             good = r.ci_low > 0 if higher_is_better else r.ci_high < 0
             if good and r.n_units >= threshold:
-                out.append(r.livello)
+                out.append(t("syn.transfer.size_class", lang, cls=r.livello) if by == "classe_ampiezza" else r.livello)
     return out
 
 
@@ -318,7 +320,7 @@ def transferability(ctx: StageContext) -> dict | None:
             t("syn.transfer.col.ic", lang): [("–" if sm else f"{fmt_number(a, lang, 3)} – {fmt_number(b, lang, 3)}")
                                              for a, b, sm in zip(frame["ci_low"], frame["ci_high"], small, strict=True)]})
         show.table(view, lang, digits=3)
-    worked = _contexts_worked(groups, th.higher_is_better, th.disclosure_threshold) if effective else []
+    worked = _contexts_worked(groups, th.higher_is_better, th.disclosure_threshold, lang) if effective else []
     summary["contesti_efficaci"] = worked
     show.para("syn.transfer.worked_in", lang, contexts=", ".join(worked)) if worked else show.para(
         "syn.transfer.worked_none", lang)
@@ -357,6 +359,8 @@ def transferability(ctx: StageContext) -> dict | None:
 def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> None:
     """trasferibilita.csv (all rows) and trasferibilita.xlsx (list + column notes)."""
     lang = ctx.lang
+    digits = {"quota_over65_pct": 1, "ets_per_10000": 1, "distanza": 2, "prob_beneficio": 1}
+    out = out.round({c: digits.get(c, 3) for c in out.select_dtypes("number").columns if c != "popolazione"})
     out.to_csv(ctx.run_dir / "trasferibilita.csv", index=False)
     notes = pd.DataFrame({"colonna": list(out.columns),
                           "significato": [t(f"transfer.codebook.{c}", lang) for c in out.columns]})
