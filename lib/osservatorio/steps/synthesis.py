@@ -166,8 +166,8 @@ TOP_SHOWN = 15  # rows of the ranking shown in the report
 TOP_REASONS = 5  # of which explained in words
 
 
-def _interval(lo, hi, lang: str) -> str:
-    return "–" if lo != lo or hi != hi else f"{fmt_number(lo, lang, 2)} – {fmt_number(hi, lang, 2)}"
+def _interval(lo, hi, lang: str, digits: int = 2) -> str:
+    return "–" if lo != lo or hi != hi else f"{fmt_number(lo, lang, digits)} – {fmt_number(hi, lang, digits)}"
 
 
 def _unit_context(ctx: StageContext, panel: pd.DataFrame) -> pd.DataFrame:
@@ -234,28 +234,30 @@ EXPORT_NAMES = {"rank": "posizione", "unit": "codice", "pred": "effetto_previsto
 
 
 def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, threshold: int,
-                     lang: str) -> list[str]:
+                     lang: str, unit_level: str = "comune") -> list[str]:
     """Levels whose pooled site effect is clearly favourable and rests on >= threshold units."""
     out = []
     for by, frame in groups.items():
         for r in frame.itertuples(index=False):
             good = r.ci_low > 0 if higher_is_better else r.ci_high < 0
             if good and r.n_units >= threshold:
-                out.append(t("syn.transfer.size_class", lang, cls=r.livello) if by == "classe_ampiezza" else r.livello)
+                out.append(t("syn.transfer.size_class", lang, cls=r.livello, units=t(f"syn.transfer.units.{unit_level}", lang))
+                           if by == "classe_ampiezza" else r.livello)
     return out
 
 
 def transferability(ctx: StageContext) -> dict | None:
     """Where the practice worked (meta-regression of site effects on context) and the
     ranked list of untreated units most like those places: trasferibilita.csv/.xlsx."""
-    from ..exceptions import EstimationError
     from ..synthesis import transfer as tr
 
     th, lang = ctx.theme, ctx.lang
+    (ctx.data_dir / "methods_40.md").write_text(
+        t("syn.transfer.methods", lang, small_k=tr.SMALL_K, window=th.event_window, per_term=tr.SITES_PER_TERM),
+        encoding="utf-8")
     show.heading("syn.transfer.title", lang, level=3)
     panel = ctx.panel()
-    window = th.event_window
-    sites = tr.site_effects(panel, window=window, anticipation=th.anticipation)
+    sites = tr.site_effects(panel, window=th.event_window, anticipation=th.anticipation)
     if sites.empty:
         show.para("syn.transfer.none", lang, reason=t("syn.transfer.no_sites", lang))
         return None
@@ -263,101 +265,131 @@ def transferability(ctx: StageContext) -> dict | None:
     sites = tr.site_context(panel, context, sites)
     names = dict(zip(context["unit"], context["nome"], strict=True)) if th.cluster == th.unit_level else {}
     sites["label"] = _site_label(ctx, sites, names)
+    sites.to_parquet(ctx.data_dir / "sites.parquet", index=False)
     show.para("syn.transfer.sites", lang, cluster=t(f"syn.transfer.cluster.{th.cluster}", lang), k=len(sites),
-              n=int(sites["n_units"].sum()), window=window)
-    unit = getattr(th.outcome_unit, lang)
-    summary: dict = {"k": len(sites), "moderators": [], "pi_type": None}
-    fit = None
-    mods: list[str] = []
-    effective = len(sites) == 1 and bool(tr.worked_mask(sites, th.higher_is_better)[0])
-    if len(sites) >= 2:
-        pooled = tr.fit_transfer(sites, [])
-        pitype = t(f"syn.transfer.pitype.{'riley' if pooled.pi_type == 'riley' else 'default'}", lang)
-        show.para("syn.transfer.pooled", lang, est=fmt_number(pooled.estimate, lang, 3), unit=unit,
-                  lo=fmt_number(pooled.ci_low, lang, 3), hi=fmt_number(pooled.ci_high, lang, 3),
-                  i2=fmt_number(100 * pooled.i2, lang, 0), pilo=fmt_number(pooled.pi_low, lang, 3),
-                  pihi=fmt_number(pooled.pi_high, lang, 3), pitype=pitype)
-        effective = pooled.ci_low > 0 if th.higher_is_better else pooled.ci_high < 0
-        summary.update(estimate=pooled.estimate, ci_low=pooled.ci_low, ci_high=pooled.ci_high, i2=pooled.i2,
-                       tau2=pooled.tau2, pi_low=pooled.pi_low, pi_high=pooled.pi_high, pi_type=pooled.pi_type)
-        mods = tr.choose_moderators(sites)
-        try:
-            fit = tr.fit_transfer(sites, mods) if mods else pooled
-        except EstimationError:
-            mods, fit = [], pooled
-        if mods:
-            show.para("syn.transfer.model", lang, mods=", ".join(t(f"syn.transfer.mod.{m}", lang) for m in mods),
-                      per_term=tr.SITES_PER_TERM, qmp=fmt_p(fit.qm_p_value, lang),
-                      r2=fmt_number(100 * (fit.r2 or 0), lang, 0))
-        else:
-            show.para("syn.transfer.model_none", lang, per_term=tr.SITES_PER_TERM)
-        summary["moderators"] = mods
-        tests = tr.moderator_tests(sites, [tr.AREA, *tr.NUMERIC_MODERATORS])
-        if not tests.empty:
-            show.para("syn.transfer.tests", lang)
-            view = pd.DataFrame({
-                t("syn.transfer.col.moderatore", lang): [
-                    t(f"syn.transfer.mod.{m}", lang) + (f" {term[len(m):]}" if term != m else "")
-                    for m, term in zip(tests["moderatore"], tests["termine"], strict=True)],
-                t("syn.transfer.col.stima", lang): tests["coefficiente"],
-                t("syn.transfer.col.ic", lang): [f"{fmt_number(a, lang, 3)} – {fmt_number(b, lang, 3)}"
-                                                 for a, b in zip(tests["ci_low"], tests["ci_high"], strict=True)],
-                t("syn.transfer.col.p", lang): [fmt_p(p, lang) for p in tests["p_value"]]})
-            show.table(view, lang, digits=3)
-    else:
-        show.para("syn.transfer.single", lang)
-    groups = {}
-    for by in (tr.AREA, tr.SIZE_CLASS):
-        if by in sites.columns and sites[by].notna().all():
-            groups[by] = tr.subgroup_effects(sites, by)
-    if groups:
-        show.para("syn.transfer.contexts", lang, threshold=th.disclosure_threshold)
-        frame = pd.concat(groups.values(), ignore_index=True)
-        small = frame["n_units"] < th.disclosure_threshold
-        view = pd.DataFrame({
-            t("syn.transfer.col.livello", lang): frame["livello"], t("syn.transfer.col.k", lang): frame["k"],
-            t("syn.transfer.col.stima", lang): frame["estimate"].mask(small),
-            t("syn.transfer.col.ic", lang): [("–" if sm else f"{fmt_number(a, lang, 3)} – {fmt_number(b, lang, 3)}")
-                                             for a, b, sm in zip(frame["ci_low"], frame["ci_high"], small, strict=True)]})
-        show.table(view, lang, digits=3)
-    worked = _contexts_worked(groups, th.higher_is_better, th.disclosure_threshold, lang) if effective else []
+              n=int(sites["n_units"].sum()), window=th.event_window)
+    fit, mods, summary = _pool_sites(ctx, sites)
+    groups = _show_contexts(ctx, sites)
+    effective = summary["efficace_tra_siti"]
+    worked = (_contexts_worked(groups, th.higher_is_better, th.disclosure_threshold, lang, th.unit_level)
+              if effective else [])
     summary["contesti_efficaci"] = worked
-    show.para("syn.transfer.worked_in", lang, contexts=", ".join(worked)) if worked else show.para(
-        "syn.transfer.worked_none", lang)
+    if worked:
+        show.para("syn.transfer.worked_in", lang, contexts=", ".join(worked))
+    else:
+        show.para("syn.transfer.worked_none", lang)
     cands = context[context["unit"].isin(panel.loc[panel["cohort"] == 0, "unit"].unique())]
     ranked = tr.rank_candidates(fit, sites, cands, mods, th.higher_is_better, tr.national_scale(context),
                                 effective=effective)
-    summary["efficace_tra_siti"] = bool(effective)
-    ranked["sito_simile_label"] = ranked["sito_simile"].map(sites.set_index("site")["label"])
     ranked["motivi"] = _reasons(ctx, ranked, sites)
-    ranked["sito_simile"] = ranked["sito_simile_label"]
+    ranked["sito_simile"] = ranked["sito_simile"].map(sites.set_index("site")["label"])
     out = ranked[[c for c in EXPORT_COLUMNS if c in ranked.columns]].rename(columns=EXPORT_NAMES)
-    out["prob_beneficio"] = (100 * out["prob_beneficio"]).round(1)
+    out["prob_beneficio"] = 100 * out["prob_beneficio"]
     out.insert(0, "tema", th.id)
-    _export_transfer(ctx, out)
+    out = _export_transfer(ctx, out)
+    _show_top(ctx, out)
+    summary["comuni_simili"] = [str(x) for x in out["nome"].head(5)]
+    ctx.write_json("transfer.json", summary)
+    return summary
+
+
+def _pool_sites(ctx: StageContext, sites: pd.DataFrame):
+    """Intercept-only pooling of the sites (shown), then the meta-regression used to predict.
+
+    Returns (fit or None for a single site, moderators, summary dict)."""
+    from ..exceptions import EstimationError
+    from ..synthesis import transfer as tr
+
+    th, lang = ctx.theme, ctx.lang
+    summary: dict = {"k": len(sites), "moderators": [], "pi_type": None}
+    if len(sites) < 2:
+        show.para("syn.transfer.single", lang)
+        summary["efficace_tra_siti"] = bool(tr.worked_mask(sites, th.higher_is_better)[0])
+        return None, [], summary
+    pooled = tr.fit_transfer(sites, [])
+    pitype = t(f"syn.transfer.pitype.{'riley' if pooled.pi_type == 'riley' else 'default'}", lang)
+    show.para("syn.transfer.pooled", lang, est=fmt_number(pooled.estimate, lang, 3),
+              unit=getattr(th.outcome_unit, lang), lo=fmt_number(pooled.ci_low, lang, 3),
+              hi=fmt_number(pooled.ci_high, lang, 3), i2=fmt_number(100 * pooled.i2, lang, 0),
+              pilo=fmt_number(pooled.pi_low, lang, 3), pihi=fmt_number(pooled.pi_high, lang, 3), pitype=pitype)
+    summary.update(estimate=pooled.estimate, ci_low=pooled.ci_low, ci_high=pooled.ci_high, i2=pooled.i2,
+                   tau2=pooled.tau2, pi_low=pooled.pi_low, pi_high=pooled.pi_high, pi_type=pooled.pi_type,
+                   efficace_tra_siti=bool(pooled.ci_low > 0 if th.higher_is_better else pooled.ci_high < 0))
+    mods = tr.choose_moderators(sites)
+    try:
+        fit = tr.fit_transfer(sites, mods) if mods else pooled
+    except EstimationError:
+        mods, fit = [], pooled
+    if mods:
+        show.para("syn.transfer.model", lang, mods=", ".join(t(f"syn.transfer.mod.{m}", lang) for m in mods),
+                  per_term=tr.SITES_PER_TERM, qmp=fmt_p(fit.qm_p_value, lang),
+                  r2=fmt_number(100 * (fit.r2 or 0), lang, 0))
+    else:
+        show.para("syn.transfer.model_none", lang, per_term=tr.SITES_PER_TERM)
+    summary["moderators"] = mods
+    _show_moderator_tests(ctx, sites)
+    return fit, mods, summary
+
+
+def _show_moderator_tests(ctx: StageContext, sites: pd.DataFrame) -> None:
+    from ..synthesis import transfer as tr
+
+    lang = ctx.lang
+    tests = tr.moderator_tests(sites, [tr.AREA, *tr.NUMERIC_MODERATORS])
+    if tests.empty:
+        return
+    show.para("syn.transfer.tests", lang)
+    show.table(pd.DataFrame({
+        t("syn.transfer.col.moderatore", lang): [
+            t(f"syn.transfer.mod.{m}", lang) + (f" {term[len(m):]}" if term != m else "")
+            for m, term in zip(tests["moderatore"], tests["termine"], strict=True)],
+        t("syn.transfer.col.stima", lang): tests["coefficiente"],
+        t("syn.transfer.col.ic", lang): [_interval(a, b, lang, 3) for a, b in
+                                         zip(tests["ci_low"], tests["ci_high"], strict=True)],
+        t("syn.transfer.col.p", lang): [fmt_p(p, lang) for p in tests["p_value"]]}), lang, digits=3)
+
+
+def _show_contexts(ctx: StageContext, sites: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Pooled effect by macro-area and size class; groups under the threshold suppressed."""
+    from ..synthesis import transfer as tr
+
+    th, lang = ctx.theme, ctx.lang
+    groups = {by: tr.subgroup_effects(sites, by) for by in (tr.AREA, tr.SIZE_CLASS)
+              if by in sites.columns and sites[by].notna().all()}
+    if not groups:
+        return groups
+    show.para("syn.transfer.contexts", lang, threshold=th.disclosure_threshold)
+    frame = pd.concat(groups.values(), ignore_index=True)
+    small = frame["n_units"] < th.disclosure_threshold
+    show.table(pd.DataFrame({
+        t("syn.transfer.col.livello", lang): frame["livello"], t("syn.transfer.col.k", lang): frame["k"],
+        t("syn.transfer.col.stima", lang): frame["estimate"].mask(small),
+        t("syn.transfer.col.ic", lang): ["–" if sm else _interval(a, b, lang, 3)
+                                         for a, b, sm in zip(frame["ci_low"], frame["ci_high"], small, strict=True)]}),
+        lang, digits=3)
+    return groups
+
+
+def _show_top(ctx: StageContext, out: pd.DataFrame) -> None:
+    """The first units of the list as a table, and the reasons for the first few in words."""
+    lang = ctx.lang
     show.para("syn.transfer.top", lang, n=min(TOP_SHOWN, len(out)))
     top = out.head(TOP_SHOWN)
     show.table(pd.DataFrame({
         t("syn.transfer.col.rank", lang): top["posizione"], t("syn.transfer.col.nome", lang): top["nome"],
         t("transfer.codebook.regione", lang).capitalize(): top.get("regione", "–"),
         t("syn.transfer.col.pred", lang): top["effetto_previsto"],
-        t("syn.transfer.col.pi", lang): [_interval(a, b, lang) for a, b in zip(top["ip_low"], top["ip_high"], strict=True)],
+        t("syn.transfer.col.pi", lang): [_interval(a, b, lang) for a, b in zip(top["ip_low"], top["ip_high"],
+                                                                                strict=True)],
         t("syn.transfer.col.prudent", lang): top["effetto_prudente"],
         t("syn.transfer.col.prob", lang): top["prob_beneficio"]}), lang, digits=2)
-    n_reasons = min(TOP_REASONS, len(out))
-    show.para("syn.transfer.top_reasons", lang, n=n_reasons)
-    show.markdown("\n".join(f"{r.posizione}. **{r.nome}** — {r.motivi}" for r in out.head(n_reasons).itertuples()))
-    summary["comuni_simili"] = [str(x) for x in out["nome"].head(5)]
-    ctx.write_json("transfer.json", summary)
-    sites.to_parquet(ctx.data_dir / "sites.parquet", index=False)
-    (ctx.data_dir / "methods_40.md").write_text(
-        t("syn.transfer.methods", lang, small_k=tr.SMALL_K, window=window, per_term=tr.SITES_PER_TERM),
-        encoding="utf-8")
-    return summary
+    n = min(TOP_REASONS, len(out))
+    show.para("syn.transfer.top_reasons", lang, n=n)
+    show.markdown("\n".join(f"{r.posizione}. **{r.nome}** — {r.motivi}" for r in out.head(n).itertuples()))
 
 
-def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> None:
-    """trasferibilita.csv (all rows) and trasferibilita.xlsx (list + column notes)."""
+def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> pd.DataFrame:
+    """trasferibilita.csv (all rows) and trasferibilita.xlsx (list + column notes), rounded."""
     lang = ctx.lang
     digits = {"quota_over65_pct": 1, "ets_per_10000": 1, "distanza": 2, "prob_beneficio": 1}
     out = out.round({c: digits.get(c, 3) for c in out.select_dtypes("number").columns if c != "popolazione"})
@@ -373,3 +405,4 @@ def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> None:
 
         for i, col in enumerate(out.columns, start=1):
             ws.column_dimensions[get_column_letter(i)].width = 110 if col == "motivi" else 14
+    return out
