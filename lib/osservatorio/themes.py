@@ -45,15 +45,34 @@ class Text(_Strict):
     en: str = Field(min_length=1)
 
 
+SizeClass = Literal["0-1.000", "1.001-5.000", "5.001-10.000", "10.001-20.000", "20.001-60.000", "60.001-100.000",
+                    "100.001-250.000", ">250.000"]
+ActType = Literal["regolamento", "patto", "co-programmazione", "co-progettazione", "convenzione"]
+Matching = Literal["mahalanobis", "propensity"]
+
+
 class Selection(_Strict):
-    """Stage 20: which comuni are eligible and how many pilots to propose."""
+    """Stage 20: which units are eligible, how many pilots to propose, how to match
+    comparison units, and the planned design for power (periods in the theme's frequency)."""
 
     n_pilots: int = Field(20, ge=1, le=2000)
     max_population: int | None = Field(None, ge=1)
     min_population: int | None = Field(None, ge=0)
     macro_areas: list[Literal["Nord-ovest", "Nord-est", "Centro", "Sud", "Isole"]] | None = None
-    exclude_prior_act: str | None = None
+    size_classes: list[SizeClass] | None = None
+    min_share_over65: float | None = Field(None, ge=0, le=1, description="share 0-1 of residents aged 65+")
+    inner_area_min_km: float | None = Field(
+        None, ge=0, le=300,
+        description="proxy of inner areas: straight-line km from the nearest provincial capital (not SNAI)")
+    exclude_prior_act: ActType | None = None
+    matching: Matching = "mahalanobis"
+    caliper: float | None = Field(
+        None, gt=0, description="None: 0.2 SD of the logit propensity score, or 3 Mahalanobis units")
     n_matches: int = Field(1, ge=1, le=10)
+    pre_periods: int = Field(3, ge=1, le=240)
+    post_periods: int = Field(3, ge=1, le=240)
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    target_power: float = Field(0.8, gt=0.5, lt=1)
 
 
 class Theme(_Strict):
