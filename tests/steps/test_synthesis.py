@@ -126,3 +126,14 @@ def test_catalogue_ranks_demo_practices_consistently_with_ground_truth(project_r
     effective = ["patti-beni-comuni", "cooperative-aree-interne", "coprogettazione-anziani", "citta-pilota"]
     assert max(order.index(t) for t in effective) < order.index("case-comunita") < order.index("finanza-sociale-neet")
     assert all(assessment(by[t]) in ("solida", "moderata") for t in effective)
+
+
+def test_weak_evidence_names_no_context_where_it_worked(tmp_path):
+    """Pre-trends rejected (0 padlocks on real data): sites inherit the bias, so no context
+    is presented as one where the practice works, though the list is still exported."""
+    ctx = _run_folder(tmp_path)
+    ctx.write_json("evidence.json", {"maryland": 2, "padlocks": 0, "uncapped": 0, "reasons": []})
+    summary = step.transferability(ctx)
+    assert summary["evidenza_debole"] and summary["contesti_efficaci"] == []
+    out = pd.read_csv(ctx.run_dir / "trasferibilita.csv")
+    assert len(out) == 150 and not out["motivi"].str.contains("dove la pratica ha funzionato").any()

@@ -164,6 +164,7 @@ def write_findings(ctx: StageContext) -> Finding:
 
 TOP_SHOWN = 15  # rows of the ranking shown in the report
 TOP_REASONS = 5  # of which explained in words
+WEAK_PADLOCKS = 2  # below this (real-data) rating no context is named as one where the practice worked
 
 
 def _interval(lo, hi, lang: str, digits: int = 2) -> str:
@@ -270,7 +271,12 @@ def transferability(ctx: StageContext) -> dict | None:
               n=int(sites["n_units"].sum()), window=th.event_window)
     fit, mods, summary = _pool_sites(ctx, sites)
     groups = _show_contexts(ctx, sites)
-    effective = summary["efficace_tra_siti"]
+    ev = ctx.read_json("evidence.json") if (ctx.data_dir / "evidence.json").is_file() else {}
+    weak = ev.get("uncapped") is not None and ev["uncapped"] < WEAK_PADLOCKS
+    if weak:  # e.g. pre-trends rejected: the site effects inherit the bias of the design
+        show.para("syn.transfer.weak", lang, padlocks=ev["uncapped"])
+    summary["evidenza_debole"] = weak
+    effective = summary["efficace_tra_siti"] and not weak
     worked = (_contexts_worked(groups, th.higher_is_better, th.disclosure_threshold, lang, th.unit_level)
               if effective else [])
     summary["contesti_efficaci"] = worked
