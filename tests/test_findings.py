@@ -163,3 +163,13 @@ def test_catalogue_in_english_comes_from_the_same_labels(published):
     assert not [s for s in italian_only if f">{s}<" in page]
     wb = openpyxl.load_workbook(paths.findings_dir() / "catalogo.xlsx")
     assert wb["codebook"]["A1"].value == "column" and wb["tema-a"]["C1"].value == "value"
+
+
+def test_similar_comuni_shown_only_for_practices_that_work(fresh_project):
+    _publish(fresh_project, "works", make_finding("works", comuni_simili=["Alfa", "Beta"]), threshold=5)
+    _publish(fresh_project, "null", make_finding("null", verdetto="non_dimostrata", comuni_simili=["Gamma"]),
+             threshold=5)
+    build_site()
+    page = (paths.site_dir() / "catalogo.html").read_text(encoding="utf-8")
+    assert "Alfa, Beta" in page and "Gamma" not in page
+    assert page.index("Alfa") < page.index("null/latest/report.html")  # the working practice comes first

@@ -311,9 +311,11 @@ def catalogue_page(entries: list[dict], lang: str, banner: str) -> str:
         cost = (fmt_number(f.costo_per_beneficiario_euro, lang, 0) if f.costo_per_beneficiario_euro is not None
                 else suppressed if any(s.startswith("beneficiari") for s in f.soppressioni) else "–")
         contexts = "–" if f.k_siti is None else ", ".join(f.contesti_efficaci) or t("site.none", lang)
-        similar = ", ".join(f.comuni_simili[:SIMILAR_SHOWN]) or "–"
         base = f"../{f.tema}/{LATEST}"
         a = assessment(f)
+        # similar comuni are a suggestion only where the practice works on secure enough evidence
+        similar = ", ".join(f.comuni_simili[:SIMILAR_SHOWN]) if a in ("solida", "moderata") else ""
+        similar = similar or "–"
         rows.append(
             f"<tr><td><a href='{base}/report.html'>{html.escape(f.pratica)}</a><br>"
             f"<small>{html.escape(f.esito_etichetta)} ({html.escape(f.unita_misura)})</small></td>"
