@@ -10,7 +10,7 @@ from ..indicators import (AREA_LEVELS, aggregate, comune_indicators, largest_gap
                           outcome_summary)
 from ..panel import int_to_period
 from ..stage import StageContext
-from ..text import labels, t
+from ..text import fmt_number, labels, t
 
 MAIN_COLUMNS = ["comuni", "popolazione", "ets_per_10000", "volontari_per_1000", "dipendenti_per_1000", "atti_n",
                 "finanza_sociale_euro_per_abitante", "copertura_pilota_popolazione", "esito_inizio", "esito_fine"]
@@ -153,8 +153,11 @@ def network(ctx: StageContext) -> dict:
     entities = entity_measures(edges)
     entities.to_csv(ctx.run_dir / "rete_enti.csv", index=False)
     edges.to_csv(ctx.data_dir / "rete_legami.csv", index=False)
-    show.para(f"ind.net.summary.{scope}", lang, **{k: (round(v, 2) if isinstance(v, float) else v)
-                                                   for k, v in stats.items()})
+    shown = {k: fmt_number(v, lang, 0) if isinstance(v, int) else v for k, v in stats.items()}
+    shown.update(quota_enti_condivisi=fmt_number(100 * stats["quota_enti_condivisi"], lang, 1) + "%",
+                 partner_medi_per_comune=fmt_number(stats["partner_medi_per_comune"], lang, 1),
+                 densita=fmt_number(stats["densita"], lang, 4))
+    show.para(f"ind.net.summary.{scope}", lang, **shown)
     links = comune_links(edges)
     fig = network_map(per_comune["partner"], links, t("ind.net.fig", lang), t("ind.net.nodes", lang),
                       t("ind.net.links", lang))
@@ -200,7 +203,7 @@ def districts(ctx: StageContext) -> pd.DataFrame | None:
     out.to_csv(ctx.run_dir / f"{level}_comuni.csv", index=False)
     show.heading("ind.districts.title", lang, level=3, level_name=t(f"unit.{level}", lang))
     show.para("ind.districts.intro", lang, n=len(area), treated=int(out["avvio_pratica"].notna().sum()),
-              level_name=t(f"unit.{level}", lang), median=int(area["comuni"].median()))
+              level_name=t(f"unit.{level}", lang), median=int(area["comuni"].median()), file=f"{level}_comuni.csv")
     _show(out, lang, digits=2)
     return out
 
