@@ -29,8 +29,8 @@ Ranking (`rank_candidates`): each untreated unit gets the effect the meta-regres
 predicts at its context, with the prediction interval for a new site, the probability
 that the effect at a new site with that context is on the good side (the predictive
 distribution behind the interval), and a distance to the nearest site where the
-practice worked (standardised Euclidean on the numeric moderators, in national standard
-deviations, plus 1 when the macro-area differs). The list is ordered by the cautious end
+practice worked (standardised Euclidean on the numeric moderators, in standard deviations
+over the theme's units, plus 1 when the macro-area differs). The list is ordered by the cautious end
 of the prediction interval, then by distance; units whose context lies outside the range
 of the sites are flagged (extrapolation) and ranked after the others.
 """
@@ -339,7 +339,8 @@ def rank_candidates(result: MetaResult | None, sites: pd.DataFrame, candidates: 
 
 
 def national_scale(context: pd.DataFrame) -> pd.Series:
-    """Standard deviation (and mean, as mean_<col>) of each numeric moderator over all units."""
+    """Standard deviation (and mean, as mean_<col>) of each numeric moderator over all the
+    units given (the theme's universe: every comune, the capoluoghi, or the districts)."""
     out = {}
     for c in NUMERIC_MODERATORS:
         if c in context.columns:
