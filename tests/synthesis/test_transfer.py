@@ -225,3 +225,25 @@ def test_subgroup_effects_pool_within_levels():
     c = sites.iloc[6]
     assert out.loc["C", "ci_high"] == pytest.approx(c["estimate"] + 1.959963984540054 * c["se"], abs=1e-12)
     assert out["n_units"].tolist() == [12, 6, 3]
+
+
+@pytest.mark.parametrize("k", [12, 40])
+def test_slope_interval_and_prediction_interval_cover_at_95(k):
+    """100 simulated data sets (true effect 1 + 0.5 x + N(0, 0.2^2) per site): the
+    Knapp-Hartung interval of the slope and the prediction interval for the true effect at a
+    new site cover 88-99.5% of the time (nominal 95%; Monte Carlo SE about 2.2 points).
+    Measured with these seeds: k=12 (Riley PI) 96% / 95%, k=40 94% / 94%."""
+    slope, pi = [], []
+    for rep in range(100):
+        rng = np.random.default_rng(5000 + rep)
+        panel, truth = _panel(rng, n_sites=k, units_per_site=2, n_never=60)
+        sites = tr.site_effects(panel, window=4).merge(truth[["cluster", "x"]], on="cluster")
+        fit = tr.fit_transfer(sites, ["x"])
+        b = fit.coefficients.loc["x"]
+        slope.append(b["ci_low"] <= 0.5 <= b["ci_high"])
+        x_new = rng.normal()
+        theta_new = 1 + 0.5 * x_new + 0.2 * rng.normal()
+        p = predict_effect(fit, pd.DataFrame({"x": [x_new]})).iloc[0]
+        pi.append(p["pi_low"] <= theta_new <= p["pi_high"])
+    assert 0.88 <= np.mean(slope) <= 0.995
+    assert 0.88 <= np.mean(pi) <= 0.995
