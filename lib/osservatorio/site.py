@@ -163,6 +163,8 @@ def _write_xlsx(path: Path, frame: pd.DataFrame, lang: str, generated: str) -> N
         xw.sheets["info"].column_dimensions["A"].width = 150
         frame.to_excel(xw, sheet_name="catalogo", index=False)
         xw.sheets["catalogo"].freeze_panes = "C2"
+        for i in range(1, len(frame.columns) + 1):
+            xw.sheets["catalogo"].column_dimensions[get_column_letter(i)].width = 18
         for _, row in frame.iterrows():
             sheet = _sheet_name(row["tema"], xw.sheets)
             readable = pd.DataFrame({t("site.sheet.field", lang): frame.columns,
