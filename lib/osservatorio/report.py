@@ -53,7 +53,10 @@ def headline_markdown(finding: Finding | None, lang: str) -> str:
     if finding is None:
         return t("report.no_finding", lang)
     f = finding
-    rel = (fmt_number(100 * f.effetto_relativo, lang, 1) + "%") if f.effetto_relativo is not None else "n.d."
+    # A share of the baseline only means something when the baseline is a positive level
+    # (not for net migration or other signed outcomes).
+    meaningful = f.effetto_relativo is not None and f.valore_base is not None and f.valore_base > 0
+    rel = (fmt_number(100 * f.effetto_relativo, lang, 1) + "%") if meaningful else ("n.d." if lang == "it" else "n/a")
     lines = [
         t("headline.effect", lang, practice=f.pratica, outcome=f.esito_etichetta,
           effect=fmt_number(f.effetto, lang, 3), unit=f.unita_misura, level=int(round(100 * f.livello_confidenza)),
