@@ -171,15 +171,16 @@ def comparisons(ctx: StageContext) -> pd.DataFrame:
 
 def power_analysis(ctx: StageContext) -> pd.DataFrame:
     """Power and MDE of the planned design: proposed and matched units, the theme's
-    planned periods, ICC and variance estimated from the untreated outcome data."""
+    planned periods, ICC and variance estimated on the eligible units' outcome data."""
     import matplotlib.pyplot as plt
 
     th, lang = ctx.theme, ctx.lang
     sel = th.selection
     prop = pd.read_parquet(ctx.data_dir / "proposta.parquet")
     matched = pd.read_parquet(ctx.data_dir / "confronti.parquet")
+    cand = pd.read_parquet(ctx.data_dir / "candidati.parquet", columns=["unit"])
     panel = ctx.panel()
-    est = panel_icc(panel)
+    est = panel_icc(panel[panel["unit"].isin(cand["unit"])])  # the units the design would draw from
     n_t, n_c = len(prop), max(len(matched), 1)
     m_pre = min(sel.pre_periods, est["periods"])
     tab = design_table(est["sigma2"], est["icc"], n_t, n_c, sel.post_periods, m_pre, sel.alpha, sel.target_power)
