@@ -3,7 +3,9 @@
 The example sources (data/examples/codici) put 2 entities in the social district
 AMB-BO-RENO: Casalecchio di Reno (35,414 residents, 1 ODV, 60 volunteers, 2 employees,
 a pilot) and Valsamoggia (31,610 residents, 1 APS, 40 volunteers). The outcome
-'esempio_esito' in 2016 is 3.4 (weight 600) and 3.0 (weight 1,000).
+'esempio_esito' (make_examples.py: 3 + 0.4 (i mod 5) + 0.1 (year - 2016) + 0.05 ((7i + 3 year)
+mod 5 - 2), + 0.8 from 2020 for the pilots) in 2016 is 3.4 - 0.1 = 3.3 for Casalecchio (i = 1,
+weight 600) and 3.0 + 0.05 = 3.05 for Valsamoggia (i = 5, weight 1,000).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ def test_comune_rates(ind):
 
 def test_outcome_first_and_last_year(ind):
     row = ind.set_index("codice_istat").loc["037011"]
-    assert row["esito_inizio"] == pytest.approx(3.4, abs=1e-12)
-    assert row["esito_fine"] == pytest.approx(3.4 + 0.7 + 0.8, abs=1e-12)  # trend 0.1/yr and +0.8 from 2020
+    assert row["esito_inizio"] == pytest.approx(3.3, abs=1e-12)
+    # 2023: trend 0.7, +0.8 from 2020, wiggle 0.05 * ((7 + 6069) mod 5 - 2) = -0.05
+    assert row["esito_fine"] == pytest.approx(3.4 + 0.7 + 0.8 - 0.05, abs=1e-12)
 
 
 def test_social_district_aggregate_by_hand(ind):
@@ -60,7 +63,7 @@ def test_social_district_aggregate_by_hand(ind):
     assert a["ets_aps_per_10000"] == pytest.approx(10_000 / pop, rel=TOL)
     assert a["copertura_pilota_comuni"] == 0.5
     assert a["copertura_pilota_popolazione"] == pytest.approx(35_414 / pop, rel=TOL)
-    assert a["esito_inizio"] == pytest.approx((3.4 * 600 + 3.0 * 1000) / 1600, rel=TOL)
+    assert a["esito_inizio"] == pytest.approx((3.3 * 600 + 3.05 * 1000) / 1600, rel=TOL)
 
 
 def test_rate_of_area_is_population_weighted_mean_of_comuni(ind):
@@ -81,7 +84,7 @@ def test_outcome_measured_on_areas_replaces_weighted_mean(ind):
                           index=pd.Index(["DIS-BO-RENO"]))
     a = aggregate(ind, "distretto_sanitario", outcome_by_area=direct).set_index("distretto_sanitario")
     assert a.loc["DIS-BO-RENO", "esito_variazione"] == 1.0
-    assert a.loc["DIS-BO-CITTA", "esito_inizio"] == pytest.approx(3.0)
+    assert a.loc["DIS-BO-CITTA", "esito_inizio"] == pytest.approx(3.05)  # Bologna, i = 0
 
 
 def test_largest_gaps_direction():

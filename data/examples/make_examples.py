@@ -110,7 +110,9 @@ def esiti() -> pd.DataFrame:
     rows = []
     for i, (code, _, _) in enumerate(COMUNI):
         for year in range(2016, 2024):
-            value = 3.0 + 0.4 * (i % 5) + 0.1 * (year - 2016) + (0.8 if code in ("037006", "037011") and year >= 2020 else 0)
+            noise = 0.05 * ((7 * i + 3 * year) % 5 - 2)  # deterministic wiggle, so variances are not 0
+            value = 3.0 + 0.4 * (i % 5) + 0.1 * (year - 2016) + noise + (
+                0.8 if code in ("037006", "037011") and year >= 2020 else 0)
             rows.append((code, str(year), "esempio_esito", round(value, 3), 500 + 100 * i))
     return pd.DataFrame(rows, columns=["unita", "periodo", "indicatore", "valore", "denominatore"])
 

@@ -90,7 +90,10 @@ def power_from_se(effect: float | np.ndarray, se: float, df: float, alpha: float
     """Two-sided power of a t test for ``effect`` with standard error ``se``."""
     crit = stats.t.ppf(1 - alpha / 2, df)
     ncp = np.asarray(effect, float) / se
-    return stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp)
+    out = stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp)
+    # scipy's noncentral t returns NaN far in the tail (tiny df, huge ncp): use the normal shift there
+    approx = stats.norm.sf(crit - ncp) + stats.norm.cdf(-crit - ncp)
+    return np.where(np.isnan(out), approx, out)
 
 
 def power(effect: float | np.ndarray, sigma2: float, icc: float, n_t: int, n_c: int, m_post: int, m_pre: int = 0,
@@ -108,6 +111,8 @@ def mde(sigma2: float, icc: float, n_t: int, n_c: int, m_post: int, m_pre: int =
     d = n_t + n_c - 2 if df is None else df
     if d <= 0:
         raise ValueError("mde needs n_t + n_c > 2")
+    if se == 0:
+        return 0.0  # no residual variance: any effect is detected
     f = lambda x: float(power_from_se(x, se, d, alpha)) - target_power  # noqa: E731
     hi = se * (stats.t.ppf(1 - alpha / 2, d) + stats.t.ppf(target_power, d) + 1)
     while f(hi) < 0:

@@ -114,3 +114,53 @@ def test_ambiguous_date_order_is_not_rewritten(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("data\n2020/05/01\n", encoding="utf-8")
     assert read_table(path)["data"].iloc[0] == "2020/05/01"
+
+
+THEME = """id: esempio
+title: {it: Esempio su dati propri, en: Example on own data}
+question: {it: "La co-progettazione aumenta l'esito?", en: "Does co-design raise the outcome?"}
+practice: {it: co-progettazione, en: co-design}
+outcome: esempio_esito
+outcome_label: {it: esito di esempio, en: example outcome}
+outcome_unit: {it: punti, en: points}
+design: staggered_did
+cluster: comune
+frequency: year
+period_start: "2016"
+period_end: "2023"
+data_source: raw
+stages: [10, 20]
+selection:
+  n_pilots: 2
+"""
+
+
+@pytest.mark.slow
+def test_names_only_files_in_raw_run_stages_10_and_20(fresh_project):
+    """Done-when of the issue: names-only files dropped in data/raw give, in the report,
+    the match report, indicators, maps, network figure and a pilot proposal with power."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    raw = fresh_project / "data" / "raw"
+    shutil.rmtree(raw)
+    shutil.copytree(EXAMPLES / "nomi", raw)
+    (fresh_project / "params" / "themes" / "esempio.yaml").write_text(THEME, encoding="utf-8")
+    env = {**os.environ, "OSSERVATORIO_ROOT": str(fresh_project)}
+    res = subprocess.run([sys.executable, "-m", "osservatorio.cli", "run", "esempio"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = fresh_project / "outputs" / "esempio" / "latest"
+    report = (run / "report.html").read_text(encoding="utf-8")
+    for text in ("Paterno (PZ, 076100); Paternò (CT, 087033)", "Borgo Panigale", "Rete di governance",
+                 "Proposta di selezione stratificata", "effetto minimo rilevabile"):
+        assert text in report, text
+    for name in ("mappa_ets", "mappa_esito", "rete_governance", "potenza"):
+        assert (run / "figures" / f"{name}.png").is_file(), name
+    rep = pd.read_excel(run / "abbinamento_comuni.xlsx")
+    assert set(rep["nome"]) == {"Paterno", "Borgo Panigale"}
+    prop = pd.read_csv(run / "proposta_pilota.csv", dtype=str)
+    assert len(prop) == 2 and prop["motivo"].notna().all()
+    assert not set(prop["codice_istat"]) & {"037006", "037011", "021008"}  # the pilots already have it
