@@ -94,3 +94,25 @@ def test_largest_gaps_direction():
     assert low["codice_istat"].tolist() == ["a"] and low["divario"].iloc[0] == pytest.approx(1.0 - 2.0)
     high = largest_gaps(t, "x", higher_is_better=False, n=1)
     assert high["codice_istat"].tolist() == ["b"] and high["divario"].iloc[0] == pytest.approx(1.0)
+
+
+def test_district_outcome_matches_the_analysis_panel(project_root):
+    """case-comunita is analysed by health district: the district outcome of the stage-10
+    tables (first year, weighted by denominatore) equals the panel built by
+    osservatorio.panel.build_panel, averaged over the same months with its weights."""
+    from osservatorio.panel import build_panel
+    from osservatorio.themes import load_theme
+
+    th = load_theme("case-comunita")
+    src = load_sources(project_root / "data" / "demo", tables=["esiti", "ambiti", "pilot"])
+    panel = build_panel(src, th)
+    first = panel[panel["time"] < 2015 * 12]
+    want = (first["y"] * first["w"]).groupby(first["unit"]).sum() / first["w"].groupby(first["unit"]).sum()
+    out = outcome_by_unit(src["esiti"], th.outcome, th.period_start, th.period_end)
+    ind = comune_indicators(src.tables, th.id, out)
+    got = aggregate(ind, "distretto_sanitario").set_index("distretto_sanitario")["esito_inizio"]
+    assert len(want) > 300
+    np.testing.assert_allclose(got.reindex(want.index), want, rtol=1e-10)
+    # the comuni of a district are those of `ambiti`, and every district of the panel has some
+    members = src["ambiti"].groupby("distretto_sanitario")["codice_istat"].nunique()
+    assert set(panel["unit"]) <= set(members.index)
