@@ -51,7 +51,7 @@ def sources_summary(ctx: StageContext) -> pd.DataFrame:
     report.to_excel(ctx.run_dir / "abbinamento_comuni.xlsx", index=False)
     if len(report):
         show.para("ind.match.problems", lang, n=int(report["n_righe"].sum()), names=len(report))
-        _show(report, lang, digits=0)
+        _show(report.assign(stato=report["stato"].map(lambda v: t(f"ind.stato.{v}", lang))), lang, digits=0)
     else:
         show.para("ind.match.ok", lang)
     return table
