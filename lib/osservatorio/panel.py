@@ -89,6 +89,7 @@ def build_panel(sources, theme: Theme) -> pd.DataFrame:
         panel = data.groupby([level, "time"], as_index=False).agg(yw=("yw", "sum"), w=("w", "sum"))
         panel["y"] = panel["yw"] / panel["w"]
         panel = panel.rename(columns={level: "unit"}).drop(columns="yw")
+        panel = _with_direct_rows(panel, esiti, set(units[level].dropna()))
         ctx = _aggregate_context(units, level)
     cohorts = treated_cohorts(sources["pilot"], theme, units)
     panel["cohort"] = panel["unit"].map(cohorts).fillna(0).astype("int64")
@@ -100,6 +101,22 @@ def build_panel(sources, theme: Theme) -> pd.DataFrame:
     panel["treated"] = ((panel["cohort"] > 0) & (panel["time"] >= panel["cohort"])).astype("int64")
     panel["event_time"] = np.where(panel["cohort"] > 0, panel["time"] - panel["cohort"], np.nan)
     return panel.sort_values(["unit", "time"], ignore_index=True)
+
+
+def _with_direct_rows(panel: pd.DataFrame, esiti: pd.DataFrame, district_codes: set[str]) -> pd.DataFrame:
+    """Add outcome rows keyed directly on a district code (``unita`` = the district).
+
+    Sources measured by health district come that way; where the same district and
+    period are also built from its comuni, the direct measurement wins.
+    """
+    direct = esiti[esiti["unita"].isin(district_codes)]
+    if direct.empty:
+        return panel
+    direct = pd.DataFrame({"unit": direct["unita"], "time": direct["time"], "y": direct["valore"],
+                           "w": direct["denominatore"].fillna(1.0)})
+    keys = pd.MultiIndex.from_frame(direct[["unit", "time"]])
+    built = panel[~pd.MultiIndex.from_frame(panel[["unit", "time"]]).isin(keys)]
+    return pd.concat([built, direct[built.columns]], ignore_index=True)
 
 
 def _aggregate_context(units: pd.DataFrame, level: str) -> pd.DataFrame:
