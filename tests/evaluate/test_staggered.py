@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 import statsmodels.api as sm
 
 from osservatorio.evaluate.results import EffectResult
@@ -111,7 +112,8 @@ def test_mpdta_matches_r_printed_output():
 
 def test_cluster_se_equals_cr0_sandwich_in_a_2x2():
     """One cell: the ATT is the OLS slope of the change on treatment, and the IF
-    clustered se is the CR0 sandwich (no small-sample factor)."""
+    clustered se is the CR0 sandwich times the cluster factor sqrt(G/(G-1)) (clusters
+    above the unit), with t(G-1) intervals."""
     df = pd.read_csv(REF_DIR / "sim_panel.csv")
     df = df[df["cohort"].isin([0, 2012]) & df["year"].isin([2011, 2012])]
     res = staggered_did(df, "y", "id", "year", "cohort", cluster="prov", bootstrap=False)
@@ -121,8 +123,13 @@ def test_cluster_se_equals_cr0_sandwich_in_a_2x2():
     x = sm.add_constant((unit["cohort"] == 2012).astype(float).to_numpy())
     ols = sm.OLS(dy.to_numpy(), x).fit(cov_type="cluster", cov_kwds={"groups": unit["prov"].to_numpy(), "use_correction": False})
     assert res.att_gt["att"].iloc[0] == pytest.approx(ols.params[1], abs=1e-10)
-    assert res.att_gt["se"].iloc[0] == pytest.approx(ols.bse[1], rel=1e-9)
-    assert res.info["n_clusters"] == unit["prov"].nunique()
+    g = unit["prov"].nunique()
+    assert res.att_gt["se"].iloc[0] == pytest.approx(ols.bse[1] * np.sqrt(g / (g - 1)), rel=1e-9)
+    assert res.info["n_clusters"] == g
+    assert res.info["df"] == g - 1
+    crit = stats.t.ppf(0.975, g - 1)
+    row = res.att_gt.iloc[0]
+    assert row["ci_high"] - row["att"] == pytest.approx(crit * row["se"], rel=1e-12)
 
 
 def test_cluster_by_unit_equals_default():

@@ -16,6 +16,7 @@ from scipy import stats
 
 from osservatorio.evaluate import staggered_aggregate as agg
 from osservatorio.evaluate.multiplier import BootWeights, sup_t_critical_value
+from osservatorio.evaluate.pretrend import wild_bootstrap_pretrend
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.evaluate.staggered_cells import (
     Panel,
@@ -34,6 +35,8 @@ AggregateKind = Literal["simple", "event", "cohort", "calendar"]
 _CONTROLS = ("never", "notyet")
 _BASES = ("varying", "universal")
 _KINDS = ("simple", "event", "cohort", "calendar")
+PretrendMethod = Literal["chi2", "wild_bootstrap"]
+_PRETREND_METHODS = ("chi2", "wild_bootstrap")
 _LABEL = {"event": "event_time", "cohort": "cohort", "calendar": "time"}
 
 
@@ -70,7 +73,7 @@ class StaggeredResult:
         if len(labels) == 0:
             raise EstimationError(f"aggregate: no cells for kind={kind!r} within [min_e, max_e]")
         se = agg.standard_errors(panel, phi)
-        z = stats.norm.ppf(0.5 + info["level"] / 2)
+        z = _critical(info["level"], panel.df)
         if kind == "simple":
             return self._effect(theta[0], se[0], z)
         crit = np.nan
@@ -81,7 +84,7 @@ class StaggeredResult:
             )
             crit = max(crit, z)  # as R did: never narrower than the pointwise interval
         out = pd.DataFrame({_LABEL[kind]: labels.astype(int), "estimate": theta, "se": se})
-        out = _add_inference(out, "estimate", z)
+        out = _add_inference(out, "estimate", z, panel.df)
         out["cband_low"] = theta - crit * se
         out["cband_high"] = theta + crit * se
         est, phi_all = agg.overall_phi(panel, kind, labels, theta, phi)
@@ -90,24 +93,48 @@ class StaggeredResult:
         out.attrs["critical_value"] = crit
         return out
 
-    def pretrend_test(self, on: Literal["cells", "event"] = "cells", max_df: int = 1000) -> dict[str, float]:
-        """Joint Wald test of no pre-trends (chi2 with the influence-function covariance).
+    def pretrend_test(
+        self,
+        on: Literal["cells", "event"] = "cells",
+        max_df: int = 1000,
+        window: int | None = None,
+        method: PretrendMethod = "chi2",
+        n_boot: int = 999,
+        boot_weights: Literal["webb", "rademacher"] = "webb",
+        seed: int | None = 0,
+    ) -> dict[str, Any]:
+        """Joint test of no pre-trends: statistic, df, p_value (and details).
 
         ``on="cells"`` (R ``did``'s pre-test) tests that every pre-period ATT(g,t) with a
-        usable se is zero; ``on="event"`` tests the pre-period event-study aggregates
-        (e < 0), far fewer when cohorts are monthly. Clustered when ``cluster`` was set
-        (R ``did`` reports no pre-test then); with treatment assigned by cluster and
-        ~100 clusters it over-rejects (calibrate_staggered.py: ~22% at 5%). With more than ``max_df`` cells the cell
-        test is refused: the covariance is then too noisy for a chi2 reference (and the
-        matrix too large). Influence functions are built in blocks of cells.
+        usable se is zero; ``on="event"`` tests the event-study leads (e < 0, or
+        -``window``..-1), far fewer when cohorts are monthly. ``method="chi2"`` refers
+        the Wald statistic with the influence-function covariance to a chi2. With
+        treatment assigned by cluster and few treated clusters per cohort that
+        over-rejects badly (demo: 85% on cells, 10-25% on leads, at 5%), because the
+        covariance is estimated from few clusters. ``method="wild_bootstrap"`` (leads
+        only) refers the same statistic to its restricted wild cluster bootstrap
+        distribution with the covariance re-estimated in each draw
+        (``osservatorio.evaluate.pretrend``); use it whenever clustering above the unit.
+        With more than ``max_df`` cells the chi2 cell test is refused.
         """
         if on not in ("cells", "event"):
             raise InputError(f"pretrend_test: on must be 'cells' or 'event', got {on!r}")
+        if method not in _PRETREND_METHODS:
+            raise InputError(f"pretrend_test: method must be one of {_PRETREND_METHODS}, got {method!r}")
+        if window is not None and (int(window) != window or window < 1):
+            raise InputError(f"pretrend_test: window must be an integer >= 1, got {window!r}")
         panel, cells = self._panel, self._cells
+        if method == "wild_bootstrap":
+            if on != "event":
+                raise InputError("pretrend_test: method='wild_bootstrap' tests the leads: use on='event'")
+            if not (cells["time"] < cells["cohort"]).any():
+                return {"statistic": np.nan, "df": 0, "p_value": np.nan}
+            return wild_bootstrap_pretrend(panel, cells, window, n_boot, boot_weights, seed)
         if on == "event":
             if not (cells["time"] < cells["cohort"]).any():
                 return {"statistic": np.nan, "df": 0, "p_value": np.nan}
-            _, theta, phi = agg.aggregate_phi(panel, cells, "event", -np.inf, -1)
+            min_e = -np.inf if window is None else -int(window)
+            _, theta, phi = agg.aggregate_phi(panel, cells, "event", min_e, -1)
             ok = np.isfinite(agg.standard_errors(panel, phi))
             sums = cluster_sums(panel, phi[:, ok])
             return _wald(theta[ok], sums.T @ sums)
@@ -141,7 +168,7 @@ class StaggeredResult:
         post = cells[cells["post"].to_numpy() & ~cells["ref"].to_numpy()]
         treated = int(np.diff(self._panel.bounds)[np.unique(post["gi"])].sum())
         n_control = int(self._panel.n - self._panel.bounds[post["cs"].min()])
-        p = float(2 * stats.norm.sf(abs(est / se))) if np.isfinite(se) else np.nan
+        p = float(_two_sided_p(np.array([est / se]), self._panel.df)[0]) if np.isfinite(se) else np.nan
         return EffectResult(
             estimate=float(est), se=float(se), ci_low=float(est - z * se),
             ci_high=float(est + z * se), p_value=p,
@@ -164,12 +191,23 @@ def _wald(att: np.ndarray, vcov: np.ndarray) -> dict[str, float]:
     return {"statistic": stat, "df": dof, "p_value": float(stats.chi2.sf(stat, dof))}
 
 
-def _add_inference(frame: pd.DataFrame, col: str, z: float) -> pd.DataFrame:
+def _critical(level: float, df: int | None) -> float:
+    """Two-sided critical value: normal, or t(df) when clustered above the unit."""
+    q = 0.5 + level / 2
+    return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+
+
+def _two_sided_p(tstat: np.ndarray, df: int | None) -> np.ndarray:
+    ref = stats.norm if df is None else stats.t(df)
+    return 2 * ref.sf(np.abs(tstat))
+
+
+def _add_inference(frame: pd.DataFrame, col: str, z: float, df: int | None = None) -> pd.DataFrame:
     est, se = frame[col].to_numpy(), frame["se"].to_numpy()
     frame["ci_low"] = est - z * se
     frame["ci_high"] = est + z * se
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame["p_value"] = 2 * stats.norm.sf(np.abs(est / se))
+        frame["p_value"] = _two_sided_p(est / se, df)
     return frame
 
 
@@ -203,8 +241,11 @@ def staggered_did(
     ``covariates`` (values in the base period) each cell is the doubly-robust DiD of
     Sant'Anna and Zhao (2020) (``est_method="dr"``, R's default) or the
     outcome-regression DiD (``"reg"``); without covariates all coincide. Standard errors are analytic from
-    influence functions, clustered by ``cluster`` (default: unit) with no small-sample
-    factor, which equals R ``did``'s analytic se when clustering by unit. Uniform bands
+    influence functions, clustered by ``cluster`` (default: unit). By unit they equal R
+    ``did``'s analytic se (normal critical values). When ``cluster`` groups several
+    units, the variance gets the CRV1 cluster factor G/(G-1) and intervals and p-values
+    use t(G-1) (Cameron and Miller 2015, sec. VI; R ``did`` has neither): with treatment
+    assigned by cluster the plain version covered 92.7% (calibrate_staggered.py). Uniform bands
     of aggregations use a seeded multiplier bootstrap (``bootstrap``, ``n_boot``,
     ``boot_weights``) at cluster level.
     """
@@ -227,9 +268,9 @@ def staggered_did(
         data, outcome, unit, time, cohort, control, int(anticipation), cluster, covariates, est_method
     )
     cells = estimate_cells(panel, define_cells(panel, control, int(anticipation), base_period))
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = _critical(level, panel.df)
     att_gt = cells[["cohort", "time", "att", "se"]].copy()
-    att_gt = _add_inference(att_gt, "att", z).drop(columns="p_value")
+    att_gt = _add_inference(att_gt, "att", z, panel.df).drop(columns="p_value")
     att_gt[["n_treated", "n_control", "post"]] = cells[["n_treated", "n_control", "post"]]
     att_gt[["cohort", "time"]] = att_gt[["cohort", "time"]].astype(int)
     info = {
@@ -245,7 +286,9 @@ def staggered_did(
         "method": ({"dr": "doubly robust", "reg": "outcome regression"}[est_method]
                    + " on " + ", ".join(covariates) if covariates else "unconditional 2x2 DiD")
         + f", control={control}, anticipation={anticipation}, base_period={base_period}",
-        "inference": "analytic influence function, clustered by "
-        + (cluster or unit) + ", normal",
+        "df": panel.df,
+        "inference": "analytic influence function, clustered by " + (cluster or unit)
+        + (f", small-sample factor G/(G-1) and t({panel.df}) critical values (G = {panel.n_clusters})"
+           if panel.df is not None else ", normal"),
     }
     return StaggeredResult(att_gt=att_gt, info=info, _panel=panel, _cells=cells)

@@ -50,6 +50,24 @@ class Panel:
         return self.y.shape[1]
 
     @property
+    def clustered_above_unit(self) -> bool:
+        """True when clusters group several units (e.g. comuni in provinces)."""
+        return self.cluster is not None and self.n_clusters < self.n
+
+    @property
+    def ssc(self) -> float:
+        """Small-sample factor G / (G - 1) on the clustered variance, applied only when
+        clustering above the unit (CRV1's cluster factor, Cameron and Miller 2015); with
+        unit-level errors it is 1, so results equal R ``did``'s."""
+        g = self.n_clusters
+        return g / (g - 1) if self.clustered_above_unit and g > 1 else 1.0
+
+    @property
+    def df(self) -> int | None:
+        """Degrees of freedom of the t reference (G - 1) when clustered above the unit."""
+        return self.n_clusters - 1 if self.clustered_above_unit and self.n_clusters > 1 else None
+
+    @property
     def cohort_sizes(self) -> np.ndarray:
         """Units per finite cohort, then the never-treated count last."""
         return np.diff(self.bounds)
@@ -287,7 +305,7 @@ def cluster_se(
         return float(np.sqrt(phi_t @ phi_t + phi_c @ phi_c))
     g = panel.n_clusters
     sums = np.bincount(panel.cluster[sl], phi_t, g) + np.bincount(panel.cluster[ctrl], phi_c, g)
-    return float(np.sqrt(sums @ sums))
+    return float(np.sqrt(panel.ssc * (sums @ sums)))
 
 
 def estimate_cells(panel: Panel, cells: pd.DataFrame) -> pd.DataFrame:
@@ -344,10 +362,15 @@ def cell_phi_matrix(panel: Panel, cells: pd.DataFrame, weights: np.ndarray) -> n
     return out
 
 
-def cluster_sums(panel: Panel, phi: np.ndarray) -> np.ndarray:
-    """Sum unit-level influence functions within clusters (identity without clusters)."""
+def cluster_sums(panel: Panel, phi: np.ndarray, ssc: bool = True) -> np.ndarray:
+    """Sum unit-level influence functions within clusters (identity without clusters).
+
+    With ``ssc`` the sums are scaled by sqrt(G / (G - 1)) when clustering above the
+    unit, so that ``sums.T @ sums`` is the variance with the small-sample factor.
+    """
     if panel.cluster is None:
         return phi
     n = panel.n
     summer = sp.csr_matrix((np.ones(n), (panel.cluster, np.arange(n))), shape=(panel.n_clusters, n))
-    return np.asarray(summer @ phi)
+    sums = np.asarray(summer @ phi)
+    return sums * np.sqrt(panel.ssc) if ssc else sums

@@ -41,61 +41,76 @@ def _baseline(panel: pd.DataFrame) -> float:
     return float(np.average(pre["y"], weights=pre["w"])) if len(pre) else float("nan")
 
 
-def estimate(ctx: StageContext) -> dict:
-    """Run the design's estimators; write data/estimates.json; show the main table."""
-    theme, panel = ctx.theme, ctx.panel()
+def estimate_design(theme, panel: pd.DataFrame) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Run the design's estimators on the analysis panel: no I/O, no display.
+
+    Returns the estimates (the dict written to ``estimates.json``: headline, pre-trend
+    test, design-specific extras, plain TWFE for comparison) and the frames to save
+    (name -> frame: event study, cohorts, ITS series, synthetic-control fit).
+    """
     design = theme.design
     out: dict = {"design": design, "baseline": _baseline(panel), "n_treated_clusters": _treated_clusters(panel),
                  "n_units": int(panel["unit"].nunique()), "n_treated": int(panel.loc[panel["cohort"] > 0, "unit"].nunique()),
                  "caveats": []}
-    if design == "staggered_did":
-        out.update(_staggered(ctx, panel))
-    elif design == "did_few_treated":
-        out.update(_few_treated(ctx, panel))
-    elif design == "event_study_its":
-        out.update(_event_study_its(ctx, panel))
-    elif design == "synthetic_control":
-        out.update(_synth(ctx, panel))
-    out.update(_twfe_reference(ctx, panel))
+    run = {"staggered_did": _staggered, "did_few_treated": _few_treated, "event_study_its": _event_study_its,
+           "synthetic_control": _synth}[design]
+    result, frames = run(theme, panel)
+    out.update(result)
+    out.update(_twfe_reference(panel))
+    return out, frames
+
+
+def estimate(ctx: StageContext) -> dict:
+    """Run the design's estimators; write data/estimates.json and frames; show the main table."""
+    out, frames = estimate_design(ctx.theme, ctx.panel())
+    for name, frame in frames.items():
+        frame.to_parquet(ctx.data_dir / f"{name}.parquet", index=False)
     ctx.write_json("estimates.json", out)
     _show_estimates(ctx, out)
     return out
 
 
-def _staggered(ctx: StageContext, panel: pd.DataFrame) -> dict:
+def leads_pretrend(res, theme) -> dict:
+    """Pre-trend test on the leads -event_window..-1 with the wild cluster bootstrap.
+
+    The chi2 Wald over-rejects when treatment is assigned by cluster with few treated
+    clusters per cohort (see ``osservatorio.evaluate.pretrend``); the bootstrap holds
+    its size there (benchmarks/calibrate_pretrend.py).
+    """
+    try:
+        return res.pretrend_test(on="event", window=theme.event_window, method="wild_bootstrap",
+                                 n_boot=N_BOOT, seed=theme.seed)
+    except Exception as exc:  # e.g. no lead with a usable se: say so, do not stop the stage
+        return {"statistic": None, "df": 0, "p_value": None, "note": str(exc)[:200]}
+
+
+def _staggered(t, panel: pd.DataFrame) -> tuple[dict, dict]:
     from ..evaluate import staggered_did
 
-    t = ctx.theme
     res = staggered_did(panel, "y", "unit", "time", "cohort", control=t.comparison, anticipation=t.anticipation,
                         cluster="cluster", n_boot=N_BOOT, seed=t.seed)
     simple = res.aggregate("simple")
     event = res.aggregate("event", min_e=-t.event_window, max_e=t.event_window)
     cohort = res.aggregate("cohort")
-    event.to_parquet(ctx.data_dir / "event_study.parquet", index=False)
-    cohort.to_parquet(ctx.data_dir / "cohorts.parquet", index=False)
-    res.att_gt.to_parquet(ctx.data_dir / "att_gt.parquet", index=False)
+    frames = {"event_study": event, "cohorts": cohort, "att_gt": res.att_gt}
     return {"headline": _effect_dict(simple), "estimator": "callaway_santanna",
-            "pretrend": res.pretrend_test(on="event"), "event_source": "callaway_santanna"}
+            "pretrend": leads_pretrend(res, t), "event_source": "callaway_santanna"}, frames
 
 
-def _few_treated(ctx: StageContext, panel: pd.DataFrame) -> dict:
-    from ..evaluate import event_study, randomization_inference, wild_cluster_bootstrap
+def _few_treated(t, panel: pd.DataFrame) -> tuple[dict, dict]:
+    from ..evaluate import randomization_inference, staggered_did, wild_cluster_bootstrap
 
-    t = ctx.theme
     wcr = wild_cluster_bootstrap(panel, "y", "treated", "unit", "time", "cluster", weights_type="webb",
                                  n_boot=9999, seed=t.seed)
     ri = randomization_inference(panel, "y", "treated", "unit", "time", cluster="cluster", n_perm=N_BOOT, seed=t.seed)
-    es = event_study(panel, "y", "unit", "time", "cohort", leads=t.event_window, lags=t.event_window, cluster="cluster")
-    es.coefs.to_parquet(ctx.data_dir / "event_study.parquet", index=False)
+    # event study and pre-trend test: cohort DiD against never-treated units (with one
+    # adoption date it is the 2x2 DiD of each period), wild bootstrap on the leads
+    es = staggered_did(panel, "y", "unit", "time", "cohort", control="never", cluster="cluster",
+                       n_boot=N_BOOT, seed=t.seed)
+    event = es.aggregate("event", min_e=-t.event_window, max_e=t.event_window)
     return {"headline": _effect_dict(wcr), "estimator": "twfe_wild_cluster_bootstrap",
-            "randomization_inference": _effect_dict(ri), "pretrend": _pretrend_dict(es.pretrend),
-            "event_source": "twfe_event_study"}
-
-
-def _pretrend_dict(test) -> dict:
-    if test is None:
-        return {"statistic": None, "df": 0, "p_value": None}
-    return {"statistic": test.statistic, "df": test.df_num, "p_value": test.p_value}
+            "randomization_inference": _effect_dict(ri), "pretrend": leads_pretrend(es, t),
+            "event_source": "callaway_santanna"}, {"event_study": event}
 
 
 def aligned_gap_series(panel: pd.DataFrame, window_pre: int | None = None) -> pd.Series:
@@ -129,29 +144,27 @@ def aligned_gap_series(panel: pd.DataFrame, window_pre: int | None = None) -> pd
     return series.sort_index()
 
 
-def _event_study_its(ctx: StageContext, panel: pd.DataFrame) -> dict:
+def _event_study_its(t, panel: pd.DataFrame) -> tuple[dict, dict]:
     from ..evaluate import interrupted_time_series, staggered_did
 
-    t = ctx.theme
     res = staggered_did(panel, "y", "unit", "time", "cohort", control=t.comparison, anticipation=t.anticipation,
                         cluster="cluster", n_boot=N_BOOT, seed=t.seed)
     event = res.aggregate("event", min_e=-t.event_window, max_e=t.event_window)
-    event.to_parquet(ctx.data_dir / "event_study.parquet", index=False)
     did_simple = res.aggregate("simple")
     gap = aligned_gap_series(panel)
     index = pd.period_range("2000-01", periods=len(gap), freq="M")
     start = int(np.flatnonzero(gap.index.to_numpy() == 0)[0])
     its = interrupted_time_series(pd.Series(gap.to_numpy(), index=index), intervention=index[start],
                                   seasonality="none")
-    pd.DataFrame({"e": gap.index, "osservato": its.observed.to_numpy(), "stimato": its.fitted.to_numpy(),
-                  "controfattuale": its.counterfactual.to_numpy()}).to_parquet(ctx.data_dir / "its.parquet", index=False)
+    its_frame = pd.DataFrame({"e": gap.index, "osservato": its.observed.to_numpy(), "stimato": its.fitted.to_numpy(),
+                              "controfattuale": its.counterfactual.to_numpy()})
     return {"headline": _effect_dict(its.level_change), "estimator": "comparative_its",
             "its_average": _effect_dict(its.effect), "its_slope_change": _effect_dict(its.slope_change),
-            "did_simple": _effect_dict(did_simple), "pretrend": res.pretrend_test(on="event"),
-            "event_source": "callaway_santanna"}
+            "did_simple": _effect_dict(did_simple), "pretrend": leads_pretrend(res, t),
+            "event_source": "callaway_santanna"}, {"event_study": event, "its": its_frame}
 
 
-def _synth(ctx: StageContext, panel: pd.DataFrame) -> dict:
+def _synth(t, panel: pd.DataFrame) -> tuple[dict, dict]:
     from ..evaluate import synthetic_control
 
     treated = panel.loc[panel["cohort"] > 0, ["unit", "cohort"]].drop_duplicates()
@@ -169,15 +182,15 @@ def _synth(ctx: StageContext, panel: pd.DataFrame) -> dict:
                 "inference": (f"RMSPE-ratio rank p-value over {len(good) + 1} units (placebos with pre-RMSPE > "
                               f"{SYNTH_RMSPE_CUTOFF}x the treated excluded); interval = estimate +/- 1.96 x SD of "
                               f"the donors' average post-period placebo gaps")}
-    pd.DataFrame({"time": res.treated.index, "trattato": res.treated.to_numpy(), "sintetico": res.synthetic.to_numpy()}
-                 ).to_parquet(ctx.data_dir / "synth.parquet", index=False)
-    res.weights.rename("peso").reset_index().to_parquet(ctx.data_dir / "synth_weights.parquet", index=False)
+    frames = {"synth": pd.DataFrame({"time": res.treated.index, "trattato": res.treated.to_numpy(),
+                                     "sintetico": res.synthetic.to_numpy()}),
+              "synth_weights": res.weights.rename("peso").reset_index()}
     return {"headline": headline, "estimator": "synthetic_control", "treated_unit": unit, "treatment_time": t0,
             "pre_rmspe": res.pre_rmspe, "post_rmspe": res.post_rmspe, "rank": res.rank, "n_placebos": len(good),
-            "pretrend": {"statistic": None, "df": 0, "p_value": None}, "event_source": "synthetic_control"}
+            "pretrend": {"statistic": None, "df": 0, "p_value": None}, "event_source": "synthetic_control"}, frames
 
 
-def _twfe_reference(ctx: StageContext, panel: pd.DataFrame) -> dict:
+def _twfe_reference(panel: pd.DataFrame) -> dict:
     """Plain TWFE DiD, shown for comparison (biased under staggered heterogeneous effects)."""
     from ..evaluate import twfe
 
