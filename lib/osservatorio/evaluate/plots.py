@@ -22,6 +22,7 @@ def plot_event_study(
     pre_label: str = "Before adoption",
     post_label: str = "After adoption",
     reference_label: str = "Reference period",
+    band_label: str = "Uniform 95% band",
 ) -> Figure:
     """Point estimates with confidence-interval bars by event time.
 
@@ -29,7 +30,9 @@ def plot_event_study(
     ones filled; the reference period (``is_reference`` column, estimate 0) is drawn
     without a bar. A horizontal line marks zero and a dashed vertical line the
     adoption (between event times -1 and 0). ``coefs`` is ``EventStudyResult.coefs``
-    or any frame with event_time, estimate, ci_low, ci_high. Returns the Figure
+    or any frame with event_time, estimate, ci_low, ci_high; with finite
+    ``cband_low``/``cband_high`` (``StaggeredResult.aggregate("event")``) the uniform
+    band, covering all event times jointly, is shaded behind the bars. Returns the Figure
     (a new one unless ``ax`` is given); nothing is shown or saved.
     """
     missing = [c for c in _REQUIRED if c not in coefs.columns]
@@ -48,6 +51,12 @@ def plot_event_study(
         (~is_ref & (event_time >= 0), post_label, {"color": "C0", "mfc": "C0"}),
     )
     handles = []
+    if {"cband_low", "cband_high"} <= set(coefs.columns):
+        lo, hi = coefs["cband_low"].to_numpy(dtype=float), coefs["cband_high"].to_numpy(dtype=float)
+        ok = np.isfinite(lo) & np.isfinite(hi) & ~is_ref
+        if ok.any():
+            handles.append(ax.bar(event_time[ok], hi[ok] - lo[ok], bottom=lo[ok], width=0.6, color="C0",
+                                  alpha=0.15, label=band_label, zorder=0))
     for mask, label, style in groups:
         if not mask.any():
             continue

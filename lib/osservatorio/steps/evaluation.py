@@ -240,7 +240,9 @@ def event_study_plot(ctx: StageContext) -> None:
         return
     coefs = pd.read_parquet(path)
     fig = plot_event_study(coefs, title=t("eval.event.plot_title", lang, outcome=getattr(ctx.theme.outcome_label, lang)),
-                           xlabel=t("eval.event.xlabel", lang), ylabel=getattr(ctx.theme.outcome_unit, lang))
+                           xlabel=t("eval.event.xlabel", lang), ylabel=getattr(ctx.theme.outcome_unit, lang),
+                           pre_label=t("eval.event.pre", lang), post_label=t("eval.event.post", lang),
+                           reference_label=t("eval.event.reference", lang), band_label=t("eval.event.band", lang))
     ctx.save_figure(fig, "event_study")
     show.figure(fig)
     show.para("eval.event.note", lang)
@@ -331,41 +333,82 @@ def placebo(ctx: StageContext) -> dict:
     return result
 
 
-def heterogeneity(ctx: StageContext) -> pd.DataFrame:
-    """The effect by moderator level (size class, macro-area, ...), each level on its own."""
+def _subgroup_effect(data: pd.DataFrame, design: str, comparison: str, cohort: str = "cohort") -> EffectResult:
+    """The design's subgroup estimator (cohort DiD, or TWFE for few treated); failures
+    become EstimationError so that ``by_moderator`` records them and moves on."""
     from ..evaluate import staggered_did, twfe
+    from ..exceptions import EstimationError
 
-    t, lang = ctx.theme, ctx.lang
-    panel = ctx.panel()
-    show.heading("eval.het.title", lang, level=3)
-    rows = []
-    if t.design in ("synthetic_control", "event_study_its") or not t.moderators:
-        show.para("eval.het.none", lang)
-    for mod in ([] if t.design in ("synthetic_control", "event_study_its") else t.moderators):
+    try:
+        if design == "did_few_treated":
+            return twfe(data, "y", "treated", "unit", "time", cluster="cluster").effect
+        return staggered_did(data, "y", "unit", "time", cohort, control=comparison, cluster="cluster",
+                             bootstrap=False).aggregate("simple")
+    except EstimationError:
+        raise
+    except Exception as exc:  # e.g. a subgroup without comparisons
+        raise EstimationError(str(exc)[:120]) from exc
+
+
+def heterogeneity_table(theme, panel: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Effects by level of each moderator and the test that they are equal (no display).
+
+    Returns one row per moderator level (moderatore, livello, n_trattati, stima, se,
+    ci_low, ci_high, p_value, stato) and one equality test per moderator (Wald /
+    Cochran Q, chi2 with levels - 1 df, over the levels with at least
+    ``disclosure_threshold`` treated units; it treats subgroups as independent, exact
+    when no cluster spans two levels).
+    """
+    from ..evaluate import by_moderator, equality_test
+
+    rows, tests = [], []
+    if theme.design in ("synthetic_control", "event_study_its"):
+        return pd.DataFrame(), tests
+    for mod in theme.moderators:
         if mod not in panel.columns:
             continue
-        for level, sub in panel.groupby(mod, observed=True):
-            n_tr = int(sub.loc[sub["cohort"] > 0, "unit"].nunique())
-            row = {"moderatore": mod, "livello": str(level), "n_trattati": n_tr, "stima": np.nan,
-                   "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
-            has_control = (sub["cohort"] == 0).any() or t.comparison == "notyet"
-            if n_tr >= 2 and has_control:
-                try:
-                    if t.design == "did_few_treated":
-                        r = twfe(sub, "y", "treated", "unit", "time", cluster="cluster").effect
-                    else:
-                        r = staggered_did(sub, "y", "unit", "time", "cohort", control=t.comparison,
-                                          cluster="cluster", bootstrap=False).aggregate("simple")
-                    row.update(stima=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high, p_value=r.p_value)
-                except Exception as exc:  # a subgroup may lack comparisons: say so, keep going
-                    row["nota"] = str(exc)[:120]
-            rows.append(row)
-    table = pd.DataFrame(rows)
-    if len(table):
-        table.to_parquet(ctx.data_dir / "heterogeneity.parquet", index=False)
-        shown = table[table["n_trattati"] >= t.disclosure_threshold]
-        show.table(shown.drop(columns=[c for c in ("nota",) if c in shown.columns]), lang, digits=3)
-        show.para("eval.het.note", lang, threshold=t.disclosure_threshold)
+        frame = by_moderator(_subgroup_effect, panel, mod, design=theme.design, comparison=theme.comparison,
+                             cohort="cohort")
+        n_tr = panel[panel["cohort"] > 0].groupby(mod, observed=True)["unit"].nunique()
+        for r in frame.to_dict("records"):
+            rows.append({"moderatore": mod, "livello": str(r[mod]), "n_trattati": int(n_tr.get(r[mod], 0)),
+                         "stima": r["estimate"], "se": r["se"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         "p_value": r["p_value"], "stato": r["status"]})
+        # equality test over the levels that are shown: a level with fewer treated units
+        # than the disclosure threshold has an unreliable se (few clusters) and is hidden
+        ok = [r for r in rows if r["moderatore"] == mod and r["stato"] == "ok"
+              and r["n_trattati"] >= theme.disclosure_threshold and np.isfinite(r["se"]) and r["se"] > 0]
+        eq = equality_test([r["stima"] for r in ok], [r["se"] for r in ok]) if len(ok) >= 2 else None
+        spans = panel.groupby("cluster", observed=True)[mod].nunique().max() > 1
+        tests.append({"moderatore": mod, "statistic": None if eq is None else eq.statistic,
+                      "df": None if eq is None else eq.df, "p_value": None if eq is None else eq.p_value,
+                      "clusters_span_levels": bool(spans)})
+    return pd.DataFrame(rows), tests
+
+
+def heterogeneity(ctx: StageContext) -> pd.DataFrame:
+    """The effect by moderator level (size class, macro-area, ...) and the equality test."""
+    t, lang = ctx.theme, ctx.lang
+    show.heading("eval.het.title", lang, level=3)
+    table, tests = heterogeneity_table(t, ctx.panel())
+    if table.empty:
+        show.para("eval.het.none", lang)
+        return table
+    table.to_parquet(ctx.data_dir / "heterogeneity.parquet", index=False)
+    shown = table[(table["n_trattati"] >= t.disclosure_threshold) & (table["stato"] == "ok")]
+    show.table(shown.drop(columns=["stato", "se"]), lang, digits=3)
+    show.para("eval.het.note", lang, threshold=t.disclosure_threshold)
+    for test in tests:
+        if test["p_value"] is None:
+            continue
+        key = "eval.het.equal_differ" if test["p_value"] < 0.05 else "eval.het.equal_same"
+        show.para(key, lang, moderator=test["moderatore"], stat=fmt_number(test["statistic"], lang, 2),
+                  df=test["df"], p=fmt_p(test["p_value"], lang))
+        if test["clusters_span_levels"]:
+            show.para("eval.het.equal_caveat", lang, moderator=test["moderatore"])
+    est = ctx.read_json("estimates.json")
+    est["heterogeneity_tests"] = tests
+    ctx.write_json("estimates.json", est)
     return table
 
 
