@@ -160,28 +160,35 @@ def _event_study_its(t, panel: pd.DataFrame) -> tuple[dict, dict]:
                               "controfattuale": its.counterfactual.to_numpy()})
     return {"headline": _effect_dict(its.level_change), "estimator": "comparative_its",
             "its_average": _effect_dict(its.effect), "its_slope_change": _effect_dict(its.slope_change),
-            "did_simple": _effect_dict(did_simple), "pretrend": _its_pretrend(leads_pretrend(res, t), its),
+            "did_simple": _effect_dict(did_simple), "pretrend": _its_pretrend(leads_pretrend(res, t), panel),
             "event_source": "callaway_santanna"}, {"event_study": event, "its": its_frame}
 
 
-def _its_pretrend(leads: dict, its) -> dict:
-    """Leads test combined (Bonferroni) with the ITS's own pre-period trend test.
+def _its_pretrend(leads: dict, panel: pd.DataFrame) -> dict:
+    """Leads test combined (Bonferroni) with a test of a linear differential pre-trend.
 
     With monthly data the event-window leads are one-month differences and have little
     power against a slow differential drift (12 leads: p ~ 0.06 on case-comunita's
-    -0.004/month). The comparative ITS estimates that drift from the whole pre-period
-    (the 'time' slope of the treated-minus-never-treated gap, HAC t-test): a DiD is
-    biased when it is not zero. The decision uses 2 x the smaller p-value (size <= 5%).
+    -0.004/month). The second test uses every pre-adoption period: on the observations
+    before adoption (never-treated units throughout), the outcome on unit and period
+    effects and treated x period, the slope's CRV1 t-test clustered as the theme, t(G-1)
+    (the HAC t-test of the ITS gap's own slope over-rejected a true null 20% of the time
+    in a simulation on this structure, as its residuals share the comparison mean). The
+    decision uses 2 x the smaller p-value (size <= 5%).
     """
-    row = its.coefficients.loc["time"]
+    from ..evaluate import twfe
+
+    pre = panel[(panel["cohort"] == 0) | (panel["time"] < panel["cohort"])]
+    pre = pre.assign(treated_trend=(pre["cohort"] > 0) * (pre["time"] - pre["time"].mean()))
+    slope = twfe(pre, "y", "treated_trend", "unit", "time", cluster="cluster").effect
     out = dict(leads)
     p_leads = leads.get("p_value")
-    out.update({"p_value_leads": p_leads, "gap_trend_per_period": float(row["coef"]),
-                "gap_trend_se": float(row["se"]), "p_value_gap_trend": float(row["p_value"])})
-    ps = [float(row["p_value"])] + ([p_leads] if p_leads is not None else [])
+    out.update({"p_value_leads": p_leads, "trend_per_period": slope.estimate, "trend_se": slope.se,
+                "p_value_trend": slope.p_value})
+    ps = [slope.p_value] + ([p_leads] if p_leads is not None else [])
     out["p_value"] = min(1.0, len(ps) * min(ps))
-    out["method"] = (leads.get("method", "") + "; combined (Bonferroni) with the HAC t-test of the pre-adoption "
-                     "trend of the treated-minus-never-treated gap (ITS)")
+    out["method"] = (leads.get("method", "") + "; combined (Bonferroni) with the clustered t-test of a linear "
+                     "treated x period trend on all pre-adoption observations")
     return out
 
 
