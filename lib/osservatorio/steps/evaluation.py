@@ -9,6 +9,12 @@ Designs and headline estimators:
   diagnosis, and as headline a comparative interrupted time series aligned on adoption
   (treated minus not-yet-treated districts, own pre-trend extrapolated).
 - ``synthetic_control``: synthetic control with in-space placebos.
+
+Pre-trend test (every design with leads): Wald statistic on the event-study leads
+-event_window..-1 referred to a restricted wild cluster bootstrap (``leads_pretrend``);
+the ITS design adds a clustered test of a linear pre-adoption trend (``_its_pretrend``).
+``estimate_design`` and ``heterogeneity_table`` compute without I/O or display; the
+other steps write the run folder and display.
 """
 
 from __future__ import annotations
