@@ -16,12 +16,7 @@ def synth_fit(df: pd.DataFrame, treatment_time: int, treated_label: str, synthet
     ax.plot(df["time"], df["trattato"], color="#d62728", label=treated_label)
     ax.plot(df["time"], df["sintetico"], color="#1f77b4", linestyle="--", label=synthetic_label)
     ax.axvline(treatment_time - 0.5, color="grey", linewidth=1)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title, ylabel)
 
 
 def its_fit(df: pd.DataFrame, observed: str, fitted: str, counterfactual: str, xlabel: str, ylabel: str, title: str):
@@ -32,7 +27,13 @@ def its_fit(df: pd.DataFrame, observed: str, fitted: str, counterfactual: str, x
     post = df[df["e"] >= 0]
     ax.plot(post["e"], post["controfattuale"], color="#1f77b4", linestyle="--", label=counterfactual)
     ax.axvline(-0.5, color="grey", linewidth=1)
-    ax.set_xlabel(xlabel)
+    return _finish(fig, ax, title, ylabel, xlabel)
+
+
+def _finish(fig, ax, title: str, ylabel: str, xlabel: str | None = None):
+    """Common labels, legend and grid of the time-series figures."""
+    if xlabel:
+        ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
