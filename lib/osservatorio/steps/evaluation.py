@@ -119,53 +119,21 @@ def _few_treated(t, panel: pd.DataFrame) -> tuple[dict, dict]:
             "event_source": "callaway_santanna"}, {"event_study": event}
 
 
-def aligned_gap_series(panel: pd.DataFrame, window_pre: int | None = None) -> pd.Series:
-    """Mean gap between each adoption cohort and the never-treated units in the same
-    calendar period, averaged over cohorts (weighted by size) by event time.
-
-    Never-treated only: not-yet-treated units would leave the comparison group as they
-    adopt, so its composition (and trend) would change exactly after adoption.
-
-    Common shocks and seasonality cancel in the gap; what remains is the treated units'
-    own differential path, on which an interrupted time series at event time 0 fits the
-    pre-trend and estimates the shift at adoption.
-    """
-    df = panel.assign(yw=panel["y"] * panel["w"])
-    cohorts = np.sort(panel.loc[panel["cohort"] > 0, "cohort"].unique())
-    gaps = []
-    for g in cohorts:
-        treated = df[df["cohort"] == g]
-        ctrl = df[df["cohort"] == 0]
-        cm = ctrl.groupby("time")["yw"].sum() / ctrl.groupby("time")["w"].sum()
-        tm = treated.groupby("time")["yw"].sum() / treated.groupby("time")["w"].sum()
-        gap = (tm - cm).dropna()
-        gaps.append(pd.DataFrame({"e": gap.index - g, "gap": gap.to_numpy(), "n": treated["unit"].nunique()}))
-    allg = pd.concat(gaps)
-    # keep the event times observed for every cohort, so the series mixes no compositions
-    full = allg.groupby("e")["n"].sum()
-    allg = allg[allg["e"].isin(full[full == full.max()].index)]
-    if window_pre is not None:
-        allg = allg[allg["e"] >= -window_pre]
-    series = allg.groupby("e").apply(lambda d: np.average(d["gap"], weights=d["n"]), include_groups=False)
-    return series.sort_index()
-
-
 def _event_study_its(t, panel: pd.DataFrame) -> tuple[dict, dict]:
-    from ..evaluate import interrupted_time_series, staggered_did
+    from ..evaluate import staggered_did
+    from ..evaluate.comparative_its import comparative_its
 
     res = staggered_did(panel, "y", "unit", "time", "cohort", control=t.comparison, anticipation=t.anticipation,
                         cluster="cluster", n_boot=N_BOOT, seed=t.seed)
     event = res.aggregate("event", min_e=-t.event_window, max_e=t.event_window)
     did_simple = res.aggregate("simple")
-    gap = aligned_gap_series(panel)
-    index = pd.period_range("2000-01", periods=len(gap), freq="M")
-    start = int(np.flatnonzero(gap.index.to_numpy() == 0)[0])
-    its = interrupted_time_series(pd.Series(gap.to_numpy(), index=index), intervention=index[start],
-                                  seasonality="none")
-    its_frame = pd.DataFrame({"e": gap.index, "osservato": its.observed.to_numpy(), "stimato": its.fitted.to_numpy(),
-                              "controfattuale": its.counterfactual.to_numpy()})
+    its = comparative_its(panel, "y", "unit", "time", "cohort", cluster="cluster", weight="w", n_boot=N_BOOT,
+                          seed=t.seed)
+    s = its.series
+    its_frame = pd.DataFrame({"e": s["e"], "osservato": s["gap"], "stimato": s["fitted"],
+                              "controfattuale": s["counterfactual"]})
     return {"headline": _effect_dict(its.level_change), "estimator": "comparative_its",
-            "its_average": _effect_dict(its.effect), "its_slope_change": _effect_dict(its.slope_change),
+            "its_average": _effect_dict(its.average_effect), "its_slope_change": _effect_dict(its.slope_change),
             "did_simple": _effect_dict(did_simple), "pretrend": _its_pretrend(leads_pretrend(res, t), panel),
             "event_source": "callaway_santanna"}, {"event_study": event, "its": its_frame}
 
