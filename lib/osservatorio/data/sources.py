@@ -150,7 +150,11 @@ def read_table(path: Path) -> pd.DataFrame:
 def _describe_failures(path: Path, err: pandera.errors.SchemaErrors) -> list[dict]:
     cases = err.failure_cases
     out = []
+    coerced = {(r.get("index"), r.get("column")) for r in cases.to_dict("records")
+               if str(r.get("check")).startswith("coerce_dtype")}
     for rec in cases.head(MAX_LISTED_FAILURES * 5).to_dict("records"):
+        if str(rec.get("check")).startswith("dtype(") and (rec.get("index"), rec.get("column")) in coerced:
+            continue  # the same cell already reported as unreadable
         idx = rec.get("index")
         row = int(idx) + 2 if idx is not None and pd.notna(idx) else None  # header is line 1
         column = rec.get("column") if pd.notna(rec.get("column")) else None
