@@ -114,6 +114,20 @@ def _truth_from_matrix(
     return summarise_effects(codes[rows], g_label[rows], e[rows, cols], tau[rows, cols])
 
 
+def _staggered_adoption(rng: np.random.Generator, log_weight: np.ndarray, k: int, first: int,
+                        last: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pick k adopters by weight; uniform adoption years first..last; an adoption date each.
+
+    Returns the adoption year per unit (0 = never) and the date (empty when never).
+    """
+    sel = gumbel_top_k(rng, log_weight, k)
+    g = np.zeros(len(log_weight), dtype="int64")
+    g[sel] = rng.integers(first, last + 1, size=len(sel))
+    dates = np.full(len(log_weight), "", dtype=object)
+    dates[sel] = dates_in_years(rng, g[sel])
+    return g, dates
+
+
 def _yearly_outcome(
     theme_id: str, indicatore: str, codes: np.ndarray, years: np.ndarray, g: np.ndarray,
     dates: np.ndarray, y0: np.ndarray, tau: np.ndarray, denominatore: np.ndarray, meta: dict,
@@ -236,11 +250,7 @@ def patti_beni_comuni(base: pd.DataFrame, rng: np.random.Generator) -> ThemeOutc
     area = base["ripartizione"].to_numpy().astype(str)
     nord = np.isin(area, ("Nord-ovest", "Nord-est"))
     log_w = 0.9 * np.log(pop / 5_000) + 1.0 * nord + 0.3 * (area == "Centro")
-    sel = gumbel_top_k(rng, log_w, 500)
-    g = np.zeros(len(base), dtype="int64")
-    g[sel] = rng.integers(2015, 2023, size=len(sel))
-    dates = np.full(len(base), "", dtype=object)
-    dates[sel] = dates_in_years(rng, g[sel])
+    g, dates = _staggered_adoption(rng, log_w, 500, 2015, 2022)
 
     area_fe = pd.Series(area).map(
         {"Nord-est": 24.0, "Nord-ovest": 20.0, "Centro": 15.0, "Sud": 9.0, "Isole": 8.0}
@@ -503,11 +513,7 @@ def cooperative_aree_interne(base: pd.DataFrame, rng: np.random.Generator) -> Th
         -0.6 * np.log(pop / 1_000) + 0.8 * z_old + 2.0 * np.isin(area, SUD_ISOLE) + 1.5 * apennine
     )
     log_w = np.where(small, log_w, -np.inf)
-    sel = gumbel_top_k(rng, log_w, 250)
-    g = np.zeros(len(base), dtype="int64")
-    g[sel] = rng.integers(2016, 2022, size=len(sel))
-    dates = np.full(len(base), "", dtype=object)
-    dates[sel] = dates_in_years(rng, g[sel])
+    g, dates = _staggered_adoption(rng, log_w, 250, 2016, 2021)
 
     area_fe = pd.Series(area).map(
         {"Nord-est": 4.0, "Nord-ovest": 3.0, "Centro": 2.0, "Sud": -4.0, "Isole": -4.0}
