@@ -54,6 +54,7 @@ bench: $(STAMP) ## benchmarks against the peer tools (installs the bench extra)
 calibrate: $(STAMP) ## coverage and size simulations of the estimators (minutes)
 	$(BIN)/python benchmarks/calibrate_staggered.py
 	$(BIN)/python benchmarks/calibrate_wild_bootstrap.py
+	$(BIN)/python benchmarks/calibrate_demo.py
 
 clean-outputs: ## delete outputs/ (everything there is rebuilt from data and code)
 	rm -rf outputs
