@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from osservatorio.evaluate.staggered_cells import Panel, cell_phi_matrix, cluster_sums
+from osservatorio.evaluate.multiplier import CellPieces
+from osservatorio.evaluate.staggered_cells import Panel, cell_cluster_pieces, cell_phi_matrix, cluster_sums
 
 _EPS_SE = np.sqrt(np.finfo(float).eps) * 10
 
@@ -87,6 +88,30 @@ def aggregate_phi(
     if estimated:
         phi += share_correction(panel, cells["gi"].to_numpy(), weights, att, pg)
     return labels, theta, phi
+
+
+def cell_pieces(panel: Panel, cells: pd.DataFrame, kind: str, min_e: float, max_e: float) -> CellPieces:
+    """Cluster-level pieces of an aggregation for the studentized wild bootstrap.
+
+    Same labels and weights as ``aggregate_phi``; only the cells that enter an aggregate
+    are kept. The share term per cell is the cluster sum of (1{cohort = g_k} - pg_k) /
+    pg_k / n (R ``did``'s "wif"), zero when the weights are fixed (cohort).
+    """
+    pg = cohort_shares(panel)
+    _, weights, estimated = aggregation_weights(cells, kind, pg, min_e, max_e)
+    used = np.flatnonzero(weights.any(axis=1))
+    s_t, s_c, f_t, f_c = cell_cluster_pieces(panel, cells, used)
+    gk = cells["gi"].to_numpy()[used]
+    h = np.zeros_like(s_t)
+    if estimated:
+        n_groups = len(panel.bounds) - 1
+        cl = panel.cluster if panel.cluster is not None else np.arange(panel.n)
+        counts = np.zeros((s_t.shape[0], n_groups))
+        np.add.at(counts, (cl, np.repeat(np.arange(n_groups), np.diff(panel.bounds))), 1.0)
+        onehot = (np.arange(n_groups)[:, None] == gk[None, :]).astype(float)
+        h = counts @ ((onehot - pg[gk][None, :]) / pg[gk][None, :] / panel.n)
+    return CellPieces(s_t=s_t, s_c=s_c, f_t=f_t, f_c=f_c, h=h,
+                      att=cells["att"].to_numpy()[used], weights=weights[used])
 
 
 def overall_phi(

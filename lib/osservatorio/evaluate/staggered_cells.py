@@ -374,3 +374,35 @@ def cluster_sums(panel: Panel, phi: np.ndarray, ssc: bool = True) -> np.ndarray:
     summer = sp.csr_matrix((np.ones(n), (panel.cluster, np.arange(n))), shape=(panel.n_clusters, n))
     sums = np.asarray(summer @ phi)
     return sums * np.sqrt(panel.ssc) if ssc else sums
+
+
+def cell_cluster_pieces(
+    panel: Panel, cells: pd.DataFrame, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cluster-level pieces of cells ``idx`` for the studentized wild bootstrap.
+
+    Returns ``(s_t, s_c, f_t, f_c)``, each (clusters x len(idx)): the cluster sums of
+    the treated and control parts of each cell's influence function (phi scale, no
+    small-sample factor), and each cluster's share of the cell's treated and control
+    units (the leverage of the cluster in the two group means). Reference cells get
+    zeros. Without clustering, clusters are units.
+    """
+    g = panel.n_clusters
+    cl = panel.cluster if panel.cluster is not None else np.arange(panel.n)
+    s_t, s_c, f_t, f_c = (np.zeros((g, len(idx))) for _ in range(4))
+    arr = cells[["gi", "t_col", "b_col", "cs"]].to_numpy()
+    refs = cells["ref"].to_numpy()
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    for j, k in enumerate(idx):
+        if refs[k]:
+            continue
+        gi, t_col, b_col, cs = arr[k]
+        ctrl = cache.get((gi, cs))
+        if ctrl is None:
+            ctrl = cache[(gi, cs)] = control_rows(panel, gi, cs)
+        _, sl, phi_t, phi_c = cell_estimate(panel, gi, t_col, b_col, ctrl)
+        s_t[:, j] = np.bincount(cl[sl], phi_t, g)
+        s_c[:, j] = np.bincount(cl[ctrl], phi_c, g)
+        f_t[:, j] = np.bincount(cl[sl], minlength=g) / len(phi_t)
+        f_c[:, j] = np.bincount(cl[ctrl], minlength=g) / len(phi_c)
+    return s_t, s_c, f_t, f_c
