@@ -8,12 +8,14 @@ tau(g, e) * (1 + 0.5 * eta_i), tau(g, e) = (0.5 + 0.1 (g - 3)) (1 + 0.3 e), and 
 - the rejection rate at 5% of the simple aggregate when every effect is zero
   (target <= 7%) and of the joint pre-trend Wald test,
 - coverage of the uniform (sup-t, multiplier bootstrap) event-study band for all event
-  times jointly (target ~95%),
+  times jointly (target ~95%) and its mean critical value; per event time, the coverage
+  of the pointwise 95% CI and mean(se) / sd(estimate) (is the se or the band at fault?),
 - rejection of the chi2 cell pre-trend test and of the wild cluster bootstrap test on
   leads -3..-1 (pre-trends hold, so ~5% is right),
 - the same with treatment assigned by cluster (600 units in 100 clusters, like comuni in
   provinces, with cluster x period shocks), standard errors and bootstrap clustered,
-  not-yet-treated controls; there the se carries G/(G-1) and intervals use t(G-1).
+  not-yet-treated controls; there the se carries G/(G-1), intervals use t(G-1) and the
+  band is the wild cluster bootstrap-t (studentized in each draw).
 
 The truth uses the population cohort shares, which is what R ``did``'s influence
 function (with the term for estimated weights) targets.
@@ -84,7 +86,7 @@ def run(reps: int, n_boot: int, effects: bool, clustered: bool, seed: int) -> di
     simple_true, event_true = truths(effects)
     rng = np.random.default_rng(seed)
     cover = reject = band = pre_reject = pre_boot = done = 0
-    est, ses = [], []
+    est, ses, events, crits = [], [], [], []
     for r in range(reps):
         df = simulate(rng, effects, clustered)
         try:
@@ -103,11 +105,21 @@ def run(reps: int, n_boot: int, effects: bool, clustered: bool, seed: int) -> di
         reject += s.p_value < 0.05
         truth = ev["event_time"].map(event_true).to_numpy()
         band += bool(np.all((ev["cband_low"] <= truth) & (truth <= ev["cband_high"])))
+        crits.append(ev.attrs["critical_value"])
+        events.append(ev.assign(truth=truth))
         pre_reject += res.pretrend_test()["p_value"] < 0.05
         pre_boot += res.pretrend_test(on="event", window=3, method="wild_bootstrap", n_boot=199,
                                       seed=r)["p_value"] < 0.05
+    ev = pd.concat(events)
+    ev["covered"] = (ev["ci_low"] <= ev["truth"]) & (ev["truth"] <= ev["ci_high"])
+    by_e = ev.groupby("event_time")
+    per_event = pd.DataFrame({
+        "coverage": by_e["covered"].mean(),
+        "se_over_sd": by_e["se"].mean() / by_e["estimate"].std(ddof=1),
+    })
     return {
-        "reps": done, "coverage_simple": cover / done, "reject_simple": reject / done,
+        "reps": done, "per_event": per_event, "mean_critical_value": float(np.mean(crits)),
+        "coverage_simple": cover / done, "reject_simple": reject / done,
         "band_coverage_event": band / done, "reject_pretrend": pre_reject / done,
         "reject_pretrend_boot": pre_boot / done,
         "sd_estimate": float(np.std(est, ddof=1)), "mean_se": float(np.mean(ses)),
@@ -135,7 +147,12 @@ def main() -> None:
             print(f"  coverage of 95% CI of simple ATT: {out['coverage_simple']:.3f} (target 0.93-0.97)")
         else:
             print(f"  rejection rate of simple ATT at 5%: {out['reject_simple']:.3f} (target <= 0.07)")
-        print(f"  coverage of uniform event-study band: {out['band_coverage_event']:.3f} (target ~0.95)")
+        print(f"  coverage of uniform event-study band: {out['band_coverage_event']:.3f} (target ~0.95), "
+              f"mean critical value {out['mean_critical_value']:.3f}")
+        pe = out["per_event"]
+        print("  event time:           " + " ".join(f"{int(e):>6d}" for e in pe.index))
+        print("  pointwise CI coverage:" + " ".join(f"{c:6.3f}" for c in pe["coverage"]))
+        print("  mean se / sd:         " + " ".join(f"{r:6.3f}" for r in pe["se_over_sd"]))
         print(f"  rejection rate of pre-trend chi2 Wald test on cells at 5%: {out['reject_pretrend']:.3f} (pre-trends hold)")
         print(f"  rejection rate of wild-bootstrap test on leads -3..-1 at 5%: {out['reject_pretrend_boot']:.3f}")
 
