@@ -72,7 +72,11 @@ def plot_event_study(
                            color="0.2", mfc="white", label=reference_label)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.axvline(-0.5, color="0.3", linestyle="--", linewidth=0.8)
-    ax.set_xticks(np.unique(event_time).astype(int))
+    ticks = np.unique(event_time).astype(int)
+    step = int(np.ceil(len(ticks) / 16))  # at most ~16 labels: monthly windows of +/-12 overlapped
+    ax.set_xticks(ticks[ticks % step == 0] if step > 1 else ticks)
+    ax.use_sticky_edges = False  # bars' bottoms are sticky: the lowest band touched the frame
+    ax.margins(y=0.05)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
