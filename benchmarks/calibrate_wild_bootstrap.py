@@ -9,6 +9,9 @@ For each panel it records whether the 95% WCR interval (Webb weights, B=399, tes
 inversion) covers the true effect, whether the WCR test of the true value rejects at
 5%, and whether the CRV1 t(G-1) test of the true value rejects. Prints the rates with
 their Monte Carlo standard errors. Targets: coverage 93-97%, WCR rejection <= 7%.
+2,000 panels by default (about 2 minutes): at 500 the Monte Carlo se of a coverage rate
+is 1 point, as large as the distance to the target (measured: 92.8% at 500, seed 12345;
+94.3% and 93.7% at 2,000, seeds 12345 and 777).
 
     .venv/bin/python benchmarks/calibrate_wild_bootstrap.py [n_rep] [seed] [n_boot] [n_treated]
 """
@@ -49,7 +52,7 @@ def simulate_panel(rng: np.random.Generator, n_clusters: int = 50, n_treated: in
     return pd.concat(frames, ignore_index=True)
 
 
-def main(n_rep: int = 500, seed: int = 12345, n_boot: int = 399, n_treated: int = 10) -> None:
+def main(n_rep: int = 2000, seed: int = 12345, n_boot: int = 399, n_treated: int = 10) -> None:
     rng = np.random.default_rng(seed)
     cover, reject_wcr, reject_crv1 = [], [], []
     start = time.perf_counter()
