@@ -332,17 +332,14 @@ def estimate_cells(panel: Panel, cells: pd.DataFrame) -> pd.DataFrame:
     return out[(out["n_control"] > 0) | out["ref"]].reset_index(drop=True)
 
 
-def cell_phi_matrix(panel: Panel, cells: pd.DataFrame, weights: np.ndarray) -> np.ndarray:
-    """Unit-level influence functions of linear combinations of cells (phi scale).
-
-    ``weights`` is (cells x J); returns (units x J) = sum_k phi_k w_k. Cells are
-    recomputed on the fly so that no units x cells matrix is ever stored.
-    """
-    out = np.zeros((panel.n, weights.shape[1]))
+def _cell_influence(panel: Panel, cells: pd.DataFrame, idx: np.ndarray):
+    """Yield (position in idx, cell row k, treated rows, control rows, phi_t, phi_c) for
+    the non-reference cells ``idx``, recomputed on the fly; control rows are cached per
+    (cohort, control set)."""
     arr = cells[["gi", "t_col", "b_col", "cs"]].to_numpy()
     refs = cells["ref"].to_numpy()
     cache: dict[tuple[int, int], np.ndarray] = {}
-    for k in np.flatnonzero(np.any(weights != 0, axis=1)):
+    for j, k in enumerate(idx):
         if refs[k]:
             continue
         gi, t_col, b_col, cs = arr[k]
@@ -350,6 +347,17 @@ def cell_phi_matrix(panel: Panel, cells: pd.DataFrame, weights: np.ndarray) -> n
         if ctrl is None:
             ctrl = cache[(gi, cs)] = control_rows(panel, gi, cs)
         _, sl, phi_t, phi_c = cell_estimate(panel, gi, t_col, b_col, ctrl)
+        yield j, k, sl, ctrl, phi_t, phi_c
+
+
+def cell_phi_matrix(panel: Panel, cells: pd.DataFrame, weights: np.ndarray) -> np.ndarray:
+    """Unit-level influence functions of linear combinations of cells (phi scale).
+
+    ``weights`` is (cells x J); returns (units x J) = sum_k phi_k w_k. Cells are
+    recomputed on the fly so that no units x cells matrix is ever stored.
+    """
+    out = np.zeros((panel.n, weights.shape[1]))
+    for _, k, sl, ctrl, phi_t, phi_c in _cell_influence(panel, cells, np.flatnonzero(np.any(weights != 0, axis=1))):
         w = weights[k]
         nz = np.flatnonzero(w)
         if len(nz) == 1:
@@ -390,17 +398,7 @@ def cell_cluster_pieces(
     g = panel.n_clusters
     cl = panel.cluster if panel.cluster is not None else np.arange(panel.n)
     s_t, s_c, f_t, f_c = (np.zeros((g, len(idx))) for _ in range(4))
-    arr = cells[["gi", "t_col", "b_col", "cs"]].to_numpy()
-    refs = cells["ref"].to_numpy()
-    cache: dict[tuple[int, int], np.ndarray] = {}
-    for j, k in enumerate(idx):
-        if refs[k]:
-            continue
-        gi, t_col, b_col, cs = arr[k]
-        ctrl = cache.get((gi, cs))
-        if ctrl is None:
-            ctrl = cache[(gi, cs)] = control_rows(panel, gi, cs)
-        _, sl, phi_t, phi_c = cell_estimate(panel, gi, t_col, b_col, ctrl)
+    for j, _, sl, ctrl, phi_t, phi_c in _cell_influence(panel, cells, idx):
         s_t[:, j] = np.bincount(cl[sl], phi_t, g)
         s_c[:, j] = np.bincount(cl[ctrl], phi_c, g)
         f_t[:, j] = np.bincount(cl[sl], minlength=g) / len(phi_t)
