@@ -41,6 +41,17 @@ def test_bad_value_names_file_row_column(sources_copy):
     assert exc.value.exit_code == 2
 
 
+def test_impossible_date_is_reported_once(sources_copy):
+    _edit(sources_copy / "pilot.csv", 3, "data_avvio", "2021-02-30")  # right format, no such day
+    _edit(sources_copy / "pilot.csv", 4, "data_avvio", "2021-13-01")
+    with pytest.raises(DataValidationError) as exc:
+        load_sources(sources_copy)
+    msg = str(exc.value)
+    assert msg.count("pilot.csv, row 5, column 'data_avvio'") == 1 and "2021-02-30" in msg
+    assert msg.count("pilot.csv, row 6, column 'data_avvio'") == 1 and "2021-13-01" in msg
+    assert "calendar date" in msg
+
+
 def test_unknown_category_and_bad_code(sources_copy):
     _edit(sources_copy / "atti_amministrazione_condivisa.csv", 0, "tipo", "delibera")
     _edit(sources_copy / "ambiti.csv", 10, "codice_istat", "999999")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.pandas import Check, Column
 
@@ -43,8 +44,15 @@ def _comune_columns() -> dict[str, Column]:
     }
 
 
+def _real_date(s: pd.Series) -> pd.Series:
+    """True where the YYYY-MM-DD string is a calendar date (2021-02-30 is not)."""
+    return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce").notna() | ~s.str.match(DATE)
+
+
 def _date(name: str, nullable: bool = False) -> Column:
-    return Column(str, Check.str_matches(DATE), nullable=nullable, coerce=True)
+    # the pattern reports the format; the second check a well-formed but impossible date
+    return Column(str, [Check.str_matches(DATE), Check(_real_date, error="calendar date YYYY-MM-DD")],
+                  nullable=nullable, coerce=True)
 
 
 def _money(nullable: bool = True) -> Column:
