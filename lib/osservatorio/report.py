@@ -67,6 +67,7 @@ def headline_markdown(finding: Finding | None, lang: str) -> str:
     if f.lucchetti is not None:
         locks = "🔒" * f.lucchetti + "·" * (5 - f.lucchetti)
         reasons = "; ".join(f.motivi_lucchetti)
+        reasons = reasons[:1].upper() + reasons[1:]  # a new sentence after "... Maryland n/5)."
         lines.append(t("headline.evidence", lang, locks=locks, padlocks=f.lucchetti, maryland=f.livello_maryland,
                        reasons=reasons))
         if f.dati_sintetici and f.lucchetti_senza_limite_sintetico is not None:

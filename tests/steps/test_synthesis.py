@@ -137,3 +137,10 @@ def test_weak_evidence_names_no_context_where_it_worked(tmp_path):
     assert summary["evidenza_debole"] and summary["contesti_efficaci"] == []
     out = pd.read_csv(ctx.run_dir / "trasferibilita.csv")
     assert len(out) == 150 and not out["motivi"].str.contains("dove la pratica ha funzionato").any()
+
+
+def test_reason_text_names_the_cap_not_a_zero_removal():
+    rating = padlocks(2, pretrend_p=0.01, synthetic_data=True)  # 2 - 2 = 0, then the cap removes nothing
+    texts = [step._reason_text(r, "it") for r in rating.reasons]
+    assert texts[0].endswith("(−2)") and texts[1].endswith("(massimo 0)"), texts
+    assert step._reason_text(rating.reasons[1], "en").endswith("(at most 0)")

@@ -60,10 +60,19 @@ def _none_if_nan(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
+def _reason_text(reason, lang: str) -> str:
+    """A rule that fired, in words, with the padlocks it removed or, for a cap, the cap
+    (the synthetic-data cap on an already-zero rating removed nothing: "(−0)" read oddly)."""
+    from ..synthesis.evidence import RULES, rule_text
+
+    cap = next(r.cap for r in RULES if r.code == reason.code)
+    amount = t("syn.evidence.cap", lang, cap=cap) if cap is not None else f"−{reason.removed}"
+    return f"{rule_text(reason.code, lang)} ({amount})"
+
+
 def evidence(ctx: StageContext) -> dict:
     """Maryland level and padlocks from the design and the diagnostics of stage 30."""
     from ..synthesis import ci_width_ratio, maryland_level, padlocks, rules_table
-    from ..synthesis.evidence import rule_text
 
     th, lang = ctx.theme, ctx.lang
     est = ctx.read_json("estimates.json")
@@ -77,7 +86,7 @@ def evidence(ctx: StageContext) -> dict:
                       synthetic_data=th.data_source == "demo", i2=_none_if_nan(meta.get("i2")))
     out = {"maryland": level, "padlocks": rating.padlocks, "uncapped": rating.uncapped,
            "codes": [f"{r.code} (-{r.removed})" for r in rating.reasons],
-           "reasons": [f"{rule_text(r.code, lang)} (−{r.removed})" for r in rating.reasons]}
+           "reasons": [_reason_text(r, lang) for r in rating.reasons]}
     ctx.write_json("evidence.json", out)
     show.heading("syn.evidence.title", lang, level=3)
     show.para("syn.evidence", lang, locks="🔒" * rating.padlocks + "·" * (5 - rating.padlocks), n=rating.padlocks,
