@@ -203,15 +203,17 @@ def _twfe_reference(panel: pd.DataFrame) -> dict:
 def _show_estimates(ctx: StageContext, out: dict) -> None:
     lang = ctx.lang
     show.heading("eval.title", lang)
-    rows = [("eval.row.headline", out["headline"])]
-    for key, label in (("did_simple", "eval.row.did_simple"), ("randomization_inference", "eval.row.ri"),
-                       ("twfe", "eval.row.twfe")):
+    rows = [("eval.row.headline", out["headline"], out["estimator"])]
+    for key, label, kind in (("did_simple", "eval.row.did_simple", "callaway_santanna"),
+                             ("randomization_inference", "eval.row.ri", "randomization_inference"),
+                             ("twfe", "eval.row.twfe", "twfe")):
         if key in out:
-            rows.append((label, out[key]))
+            rows.append((label, out[key], kind))
     table = pd.DataFrame([{
         "stima": show_label(label, lang), "effetto": r["estimate"], "errore std.": r["se"],
-        "IC basso": r["ci_low"], "IC alto": r["ci_high"], "p": r["p_value"], "inferenza": r["inference"],
-    } for label, r in rows])
+        "IC basso": r["ci_low"], "IC alto": r["ci_high"], "p": fmt_p(r["p_value"], lang).removeprefix("p ").removeprefix("= "),
+        "inferenza": _inference_text(kind, r, lang),
+    } for label, r, kind in rows])
     if lang == "en":
         table.columns = ["estimate", "effect", "std. error", "CI low", "CI high", "p", "inference"]
     show.table(table, lang, digits=3)
@@ -220,6 +222,17 @@ def _show_estimates(ctx: StageContext, out: dict) -> None:
               lo=fmt_number(h["ci_low"], lang, 3), hi=fmt_number(h["ci_high"], lang, 3), p=fmt_p(h["p_value"], lang),
               base=fmt_number(out["baseline"], lang, 3), rel=fmt_number(100 * h["estimate"] / out["baseline"], lang, 1)
               if out["baseline"] else "n.d.")
+
+
+def _inference_text(kind: str, r: dict, lang: str) -> str:
+    """How the row's interval was obtained, in the report's language (the estimators'
+    own ``inference`` strings are English and stay in estimates.json)."""
+    from ..text import t
+
+    g = r.get("n_clusters")
+    if kind == "callaway_santanna" and "t(" not in (r.get("inference") or ""):
+        kind = "callaway_santanna_unit"  # clustered by unit: R did's convention, normal quantiles
+    return t(f"eval.inference.{kind}", lang, g=g if g is not None else "–", df=g - 1 if g else "–")
 
 
 def show_label(key: str, lang: str) -> str:
