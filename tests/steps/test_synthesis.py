@@ -128,13 +128,19 @@ def test_catalogue_ranks_demo_practices_consistently_with_ground_truth(project_r
     assert all(assessment(by[t]) in ("solida", "moderata") for t in effective)
 
 
-def test_weak_evidence_names_no_context_where_it_worked(tmp_path):
+def test_weak_evidence_names_no_context_where_it_worked(tmp_path, monkeypatch):
     """Pre-trends rejected (0 padlocks on real data): sites inherit the bias, so no context
-    is presented as one where the practice works, though the list is still exported."""
+    is presented as one where the practice works, though the list is still exported. The
+    report says why once, and does not also claim the pooled effect is unfavourable."""
     ctx = _run_folder(tmp_path)
     ctx.write_json("evidence.json", {"maryland": 2, "padlocks": 0, "uncapped": 0, "reasons": []})
+    shown = []
+    real_para = step.show.para
+    monkeypatch.setattr(step.show, "para", lambda key, *a, **k: (shown.append(key), real_para(key, *a, **k)))
     summary = step.transferability(ctx)
     assert summary["evidenza_debole"] and summary["contesti_efficaci"] == []
+    assert summary["efficace_tra_siti"] and "syn.transfer.weak" in shown
+    assert "syn.transfer.worked_none" not in shown and "syn.transfer.worked_no_group" not in shown
     out = pd.read_csv(ctx.run_dir / "trasferibilita.csv")
     assert len(out) == 150 and not out["motivi"].str.contains("dove la pratica ha funzionato").any()
 

@@ -291,8 +291,10 @@ def transferability(ctx: StageContext) -> dict | None:
     summary["contesti_efficaci"] = worked
     if worked:
         show.para("syn.transfer.worked_in", lang, contexts=", ".join(worked))
-    else:
+    elif not summary["efficace_tra_siti"]:
         show.para("syn.transfer.worked_none", lang)
+    elif not weak:  # weak evidence was explained above; its list is already labelled as similarity
+        show.para("syn.transfer.worked_no_group", lang)
     cands = context[context["unit"].isin(panel.loc[panel["cohort"] == 0, "unit"].unique())]
     ranked = tr.rank_candidates(fit, sites, cands, mods, th.higher_is_better, tr.national_scale(context),
                                 effective=effective)
