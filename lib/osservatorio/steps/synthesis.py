@@ -394,7 +394,7 @@ def _show_top(ctx: StageContext, out: pd.DataFrame) -> None:
     top = out.head(TOP_SHOWN)
     show.table(pd.DataFrame({
         t("syn.transfer.col.rank", lang): top["posizione"], t("syn.transfer.col.nome", lang): top["nome"],
-        t("transfer.codebook.regione", lang).capitalize(): top.get("regione", "–"),
+        t("transfer.codebook.regione", lang): top.get("regione", "–"),
         t("syn.transfer.col.pred", lang): top["effetto_previsto"],
         t("syn.transfer.col.pi", lang): [_interval(a, b, lang) for a, b in zip(top["ip_low"], top["ip_high"],
                                                                                 strict=True)],
