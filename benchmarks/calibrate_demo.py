@@ -16,7 +16,7 @@ noise all redrawn), runs stage 30's estimators exactly as the notebook does
 - rate at which the pre-trend test flags the theme (case-comunita violates parallel
   trends by construction; the others should be flagged ~5% of the time).
 
-    .venv/bin/python benchmarks/calibrate_demo.py [--seeds 40] [--start 1] [--workers 2]
+    .venv/bin/python benchmarks/calibrate_demo.py [--seeds 60] [--start 1] [--workers 2]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def one_seed(seed: int) -> dict[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=40)
+    ap.add_argument("--seeds", type=int, default=60)
     ap.add_argument("--start", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
@@ -66,11 +66,12 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(one_seed, seeds))
     print(f"{len(seeds)} demo draws (seeds {seeds[0]}..{seeds[-1]}), {time.perf_counter() - t0:.0f} s")
-    all_cover = np.ones(len(results), dtype=bool)
+    all_cover, rates = np.ones(len(results), dtype=bool), []
     for tid in THEMES:
         rows = [r[tid] for r in results]
         cover = np.array([r["ci_low"] <= r["truth"] <= r["ci_high"] for r in rows])
         all_cover &= cover
+        rates.append(cover.mean())
         z = np.array([(r["estimate"] - r["truth"]) / r["se"] for r in rows if r["se"] and r["se"] > 0])
         reject = np.mean([r["p_value"] < 0.05 for r in rows])
         pre = [r["pretrend_p"] for r in rows if r["pretrend_p"] is not None]
@@ -78,7 +79,8 @@ def main() -> None:
         mc = np.sqrt(cover.mean() * (1 - cover.mean()) / len(cover))
         print(f"{tid:26s} coverage {cover.mean():.3f} (MC se {mc:.3f})  z mean {z.mean():+.2f} sd {z.std(ddof=1):.2f}  "
               f"rejects at 5% {reject:.3f}  pre-trend flagged {flagged}")
-    print(f"all six intervals cover in {all_cover.mean():.3f} of the draws (0.95^6 = {0.95 ** 6:.3f} if independent)")
+    print(f"all six intervals cover in {all_cover.mean():.3f} of the draws "
+          f"(product of the per-theme rates {np.prod(rates):.3f}; 0.95^6 = {0.95 ** 6:.3f})")
 
 
 if __name__ == "__main__":

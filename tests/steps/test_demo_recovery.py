@@ -64,8 +64,8 @@ def test_violated_pretrend_is_flagged(demo):
 @pytest.mark.xfail(strict=True, reason="known miss on the shipped seed: comparative ITS level change -0.175 "
                    "(95% CI -0.195 to -0.154) vs the true -0.15, 2.4 se away. Over 60 other demo draws "
                    "(benchmarks/calibrate_demo.py, seeds 1-60) this interval covers 93.3% with z-scores of mean "
-                   "+0.07 and sd 1.06, and all six themes cover together in 73% of draws (0.95^6 = 73.5%): a "
-                   "calibrated interval misses on some draw. Not tuned away: the seed stays.")
+                   "+0.07 and sd 1.06, and all six themes cover together in only 73% of draws: calibrated "
+                   "intervals miss on some draws. Not tuned away: the seed stays.")
 def test_its_interval_covers_true_level_shift(demo):
     truth, est = demo
     h = est["case-comunita"]["headline"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from osservatorio.data.sources import load_sources
@@ -66,3 +67,16 @@ def test_inference_column_is_in_the_report_language(kind):
     if kind != "synthetic_control":
         assert "107 cluster" in it and "107 clusters" in en
     assert _inference_text("callaway_santanna", {"n_clusters": 900, "inference": "normal"}, "it").endswith("(come R did)")
+
+
+def test_cohorts_with_one_treated_cluster_are_named():
+    from osservatorio.steps.evaluation import _cohorts_one_cluster, _one_cluster_args
+    from osservatorio.text import t
+
+    panel = pd.DataFrame({"unit": ["a", "a", "b", "c", "d", "e"], "time": [1, 2, 1, 1, 1, 1],
+                          "cohort": [24253, 24253, 24253, 24254, 24254, 0],
+                          "cluster": ["P1", "P1", "P1", "P1", "P2", "P3"]})
+    assert _cohorts_one_cluster(panel) == [24253]  # 2021-02: units a and b, both in P1
+    args = _one_cluster_args({"cohorts_one_cluster": [24253]}, load_theme("case-comunita"))
+    assert args == {"n": 1, "cohorts": "2021-02"}
+    assert "2021-02" in t("eval.limits.one_cluster_cohorts", "it", **args)

@@ -58,12 +58,22 @@ def estimate_design(theme, panel: pd.DataFrame) -> tuple[dict, dict[str, pd.Data
     out: dict = {"design": design, "baseline": _baseline(panel), "n_treated_clusters": _treated_clusters(panel),
                  "n_units": int(panel["unit"].nunique()), "n_treated": int(panel.loc[panel["cohort"] > 0, "unit"].nunique()),
                  "caveats": []}
+    if design != "synthetic_control":
+        out["cohorts_one_cluster"] = _cohorts_one_cluster(panel)
     run = {"staggered_did": _staggered, "did_few_treated": _few_treated, "event_study_its": _event_study_its,
            "synthetic_control": _synth}[design]
     result, frames = run(theme, panel)
     out.update(result)
     out.update(_twfe_reference(panel))
     return out, frames
+
+
+def _cohorts_one_cluster(panel: pd.DataFrame) -> list[int]:
+    """Adoption cohorts whose treated units all sit in one cluster: their treated part of
+    the clustered influence function is zero, so their se and band miss its shocks."""
+    treated = panel[panel["cohort"] > 0].drop_duplicates("unit")
+    n = treated.groupby("cohort")["cluster"].nunique()
+    return [int(g) for g in n.index[n < 2]]
 
 
 def estimate(ctx: StageContext) -> dict:
@@ -427,6 +437,13 @@ def heterogeneity(ctx: StageContext) -> pd.DataFrame:
     return table
 
 
+def _one_cluster_args(est: dict, theme) -> dict:
+    from ..panel import int_to_period
+
+    cohorts = est["cohorts_one_cluster"]
+    return {"n": len(cohorts), "cohorts": ", ".join(int_to_period(g, theme.frequency) for g in cohorts)}
+
+
 def interpretation(ctx: StageContext) -> None:
     """What the estimate means, and what the design cannot rule out (methods file too)."""
     from ..text import t as tr
@@ -441,5 +458,7 @@ def interpretation(ctx: StageContext) -> None:
         show.para("eval.limits.pretrend_failed", lang)
     if est.get("n_treated_clusters", 99) < 10:
         show.para("eval.limits.few_clusters", lang, n=est["n_treated_clusters"])
+    if est.get("cohorts_one_cluster"):
+        show.para("eval.limits.one_cluster_cohorts", lang, **_one_cluster_args(est, t))
     (ctx.data_dir / "methods_30.md").write_text(
         tr("eval.methods." + t.design, lang) + "\n\n" + tr(key, lang), encoding="utf-8")

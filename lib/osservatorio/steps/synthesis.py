@@ -111,6 +111,10 @@ def _caveats(ctx: StageContext, est: dict) -> list[str]:
         notes.append(t("eval.limits.pretrend_failed", lang))
     if est.get("n_treated_clusters", 99) < 10:
         notes.append(t("eval.limits.few_clusters", lang, n=est["n_treated_clusters"]))
+    if est.get("cohorts_one_cluster"):
+        from .evaluation import _one_cluster_args
+
+        notes.append(t("eval.limits.one_cluster_cohorts", lang, **_one_cluster_args(est, th)))
     if th.data_source == "demo":
         notes.append(t("banner.synthetic", lang, seed=th.seed))
     return notes
