@@ -150,3 +150,13 @@ def test_reason_text_names_the_cap_not_a_zero_removal():
     texts = [step._reason_text(r, "it") for r in rating.reasons]
     assert texts[0].endswith("(−2)") and texts[1].endswith("(massimo 0)"), texts
     assert step._reason_text(rating.reasons[1], "en").endswith("(at most 0)")
+
+
+def test_no_cohort_effects_is_not_called_a_single_cohort(tmp_path, monkeypatch):
+    """ITS, few-treated and synthetic-control designs write no cohorts.parquet: the report
+    says the design estimates no effect per cohort (case-comunita has 18 cohorts)."""
+    ctx = _run_folder(tmp_path)
+    shown = []
+    monkeypatch.setattr(step.show, "para", lambda key, *a, **k: shown.append(key))
+    assert step.pool_cohorts(ctx) is None
+    assert shown == ["syn.pool.not_estimated"]

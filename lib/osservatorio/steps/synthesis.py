@@ -24,8 +24,8 @@ def pool_cohorts(ctx: StageContext) -> dict | None:
     lang = ctx.lang
     show.heading("syn.title", lang)
     path = ctx.data_dir / "cohorts.parquet"
-    if not path.is_file():
-        show.para("syn.pool.none", lang)
+    if not path.is_file():  # the design estimates no effect per cohort (ITS, few treated, synthetic control)
+        show.para("syn.pool.not_estimated", lang)
         return None
     coh = pd.read_parquet(path).dropna(subset=["se"])
     coh = coh[coh["se"] > 0]
