@@ -44,14 +44,23 @@ def table(df: pd.DataFrame, lang: Lang = "it", digits: int = 2, caption: str | N
         display(Markdown(t("table.truncated", lang, shown=max_rows, total=len(df))))
 
 
-def figure(fig, dpi: int = 110) -> None:
-    """Display a matplotlib figure as PNG (whatever the backend) and release it."""
+def figure(fig, dpi: int = 110, alt: str | None = None) -> None:
+    """Display a matplotlib figure as PNG (whatever the backend) and release it.
+
+    ``alt`` is the image's alternative text in the report (for screen readers); by
+    default the figure's title, the titles of its panels, or their axis labels."""
     import io
 
     import matplotlib.pyplot as plt
     from IPython.display import Image
 
+    if alt is None:
+        titles = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
+        titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
+        if not titles:  # an untitled chart: what is plotted against what
+            titles = [f"{ax.get_ylabel()} / {ax.get_xlabel()}" for ax in fig.axes if ax.get_ylabel() and ax.get_xlabel()]
+        alt = "; ".join(titles)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    display(Image(data=buf.getvalue(), format="png"))
+    display(Image(data=buf.getvalue(), format="png", alt=alt or None))
