@@ -36,8 +36,8 @@ THEMES = ["coprogettazione-anziani", "patti-beni-comuni", "finanza-sociale-neet"
 def one_seed(seed: int) -> dict[str, dict]:
     from osservatorio.data.demo import build_demo, write_demo
     from osservatorio.data.sources import load_sources
-    from osservatorio.panel import build_panel
-    from osservatorio.steps.evaluation import estimate_design
+    from osservatorio.indicators.panel import build_panel
+    from osservatorio.evaluate.steps import estimate_design
     from osservatorio.themes import load_theme
 
     demo = build_demo(seed)

@@ -1,4 +1,4 @@
-"""Calibration of osservatorio.power: simulated power at the computed MDE (target 80%)
+"""Calibration of osservatorio.selection.power: simulated power at the computed MDE (target 80%)
 and size at zero effect (target 5%), for post-only and DiD cluster designs.
 
 Units have random intercepts (ICC of the grid) and i.i.d. noise; the test is the unit-level
@@ -13,7 +13,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from osservatorio.power import mde
+from osservatorio.selection.power import mde
 
 REPS = 20_000
 

@@ -23,7 +23,7 @@ import pandas as pd
 from osservatorio import paths
 from osservatorio.data.sources import load_sources
 from osservatorio.evaluate import staggered_did
-from osservatorio.panel import build_panel
+from osservatorio.indicators.panel import build_panel
 from osservatorio.themes import load_theme
 
 THEMES = ["coprogettazione-anziani", "cooperative-aree-interne", "patti-beni-comuni", "case-comunita"]

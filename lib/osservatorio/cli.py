@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import paths
-from .exceptions import OsservatorioError
-from .themes import Language
+from osservatorio import paths
+from osservatorio.exceptions import OsservatorioError
+from osservatorio.themes import Language
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="osservatorio: action-research workbench for the Observatory of the Social Economy.")
@@ -29,7 +29,7 @@ def _fail(exc: OsservatorioError) -> None:
 @app.command("themes")
 def list_themes() -> None:
     """List the themes in params/themes with design and outcome."""
-    from .themes import list_theme_ids, load_theme
+    from osservatorio.themes import list_theme_ids, load_theme
 
     table = Table("theme", "design", "outcome", "unit", "title")
     for tid in list_theme_ids():
@@ -44,8 +44,8 @@ def list_themes() -> None:
 @app.command()
 def validate(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids or files (default: all)")] = None) -> None:
     """Validate theme files and their data sources without running anything."""
-    from .batch import validate_all
-    from .themes import list_theme_ids
+    from osservatorio.running.batch import validate_all
+    from osservatorio.themes import list_theme_ids
 
     try:
         ids = validate_all(themes or list_theme_ids())
@@ -57,7 +57,7 @@ def validate(themes: Annotated[Optional[list[str]], typer.Argument(help="theme i
 @app.command()
 def demo(seed: Annotated[int, typer.Option(help="seed of the generator")] = 20261125) -> None:
     """Generate the synthetic demo sources into data/demo (same seed, same bytes)."""
-    from .data.demo import generate_demo
+    from osservatorio.data.demo import generate_demo
 
     files = generate_demo(paths.demo_dir(), seed=seed)
     out.print(f"synthetic demo data written to {paths.demo_dir()} ({len(files)} files)")
@@ -68,8 +68,8 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
         force: Annotated[bool, typer.Option("--force", help="rerun even if nothing changed")] = False,
         lang: Annotated[Optional[Language], typer.Option(help="report language (overrides the theme)")] = None) -> None:
     """Run one theme: stage notebooks, report, findings, then rebuild the site."""
-    from .runner import run_theme
-    from .site import build_site
+    from osservatorio.running.runner import run_theme
+    from osservatorio.publishing.site import build_site
 
     overrides = {"language": lang} if lang else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -98,9 +98,9 @@ def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids 
           force: Annotated[bool, typer.Option("--force", help="rerun themes even if nothing changed")] = False,
           scheduler: Annotated[Optional[str], typer.Option(help="address of a Dask scheduler (tcp://host:8786)")] = None) -> None:
     """Run several themes in parallel (all by default), then rebuild the site."""
-    from .batch import run_batch
-    from .site import build_site
-    from .themes import list_theme_ids
+    from osservatorio.running.batch import run_batch
+    from osservatorio.publishing.site import build_site
+    from osservatorio.themes import list_theme_ids
 
     selected = themes or list_theme_ids()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -126,7 +126,7 @@ def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids 
 @app.command()
 def site(lang: Annotated[Language, typer.Option(help="language of the index and catalogue pages")] = "it") -> None:
     """Rebuild outputs/site (index, findings catalogue) from the latest runs."""
-    from .site import build_site
+    from osservatorio.publishing.site import build_site
 
     out.print(f"site: {build_site(lang=lang)}")
 
@@ -135,7 +135,7 @@ def site(lang: Annotated[Language, typer.Option(help="language of the index and 
 def new_theme(theme_id: Annotated[str, typer.Argument(help="id of the new theme (lowercase, dashes)")],
               like: Annotated[str, typer.Option(help="theme to copy")] = "patti-beni-comuni") -> None:
     """Scaffold params/themes/<id>.yaml from an existing theme, validated."""
-    from .themes import load_theme, resolve_theme_path
+    from osservatorio.themes import load_theme, resolve_theme_path
 
     target = paths.themes_dir() / f"{theme_id}.yaml"
     if target.exists():

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import paths
-from .exceptions import ThemeError
+from osservatorio import paths
+from osservatorio.exceptions import ThemeError
 
 Design = Literal["staggered_did", "did_few_treated", "event_study_its", "synthetic_control"]
 Comparison = Literal["never", "notyet"]

@@ -117,7 +117,7 @@ def test_bad_arguments(kwargs, error, message):
 def test_plot_event_study_draws_pre_post_and_reference():
     from matplotlib.figure import Figure
 
-    from osservatorio.evaluate.plots import plot_event_study
+    from osservatorio.publishing.event_plots import plot_event_study
 
     res = event_study(simulate(), "y", "unit", "year", "cohort", leads=3, lags=3)
     fig = plot_event_study(res.coefs, title="t", xlabel="Anni dall'adozione", ylabel="Effetto",

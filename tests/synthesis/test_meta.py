@@ -249,7 +249,7 @@ def test_leave_one_out_needs_three_studies():
         leave_one_out([0.1, 0.2], [0.01, 0.02])
 
 
-# --- forest plot of a MetaResult (osservatorio.synthesis.plots) ----------------------
+# --- forest plot of a MetaResult (osservatorio.publishing.synthesis_plots) ----------------------
 
 
 def test_forest_plot_draws_sites_diamond_interval_and_zero_line():
@@ -259,7 +259,7 @@ def test_forest_plot_draws_sites_diamond_interval_and_zero_line():
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon
 
-    from osservatorio.synthesis.plots import forest_plot
+    from osservatorio.publishing.synthesis_plots import forest_plot
 
     data = REF["datasets"]["bcg"]
     y, se = np.asarray(data["yi"]), np.sqrt(data["vi"])
@@ -284,7 +284,7 @@ def test_forest_plot_draws_sites_diamond_interval_and_zero_line():
 
 
 def test_forest_plot_rejects_meta_regression_and_mismatched_sites():
-    from osservatorio.synthesis.plots import forest_plot
+    from osservatorio.publishing.synthesis_plots import forest_plot
 
     data = REF["datasets"]["bcg"]
     y = np.asarray(data["yi"])

@@ -19,9 +19,9 @@ from typing import Final
 import pandas as pd
 import pandera.errors
 
-from ..exceptions import DataValidationError
-from . import reference
-from .schemas import REQUIRED_TABLES, SCHEMAS
+from osservatorio.exceptions import DataValidationError
+from osservatorio.data import reference
+from osservatorio.data.schemas import REQUIRED_TABLES, SCHEMAS
 
 MAX_LISTED_FAILURES = 20
 
@@ -253,7 +253,7 @@ def attach_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFram
     code, with the file lines where it occurs and the candidate comuni) and a summary
     per table (rows coded in the file, matched by name, ambiguous, unmatched).
     """
-    from .names import match_comuni
+    from osservatorio.data.names import match_comuni
 
     reports, summary = [], []
     out = {}

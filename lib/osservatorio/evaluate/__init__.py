@@ -17,7 +17,7 @@ from osservatorio.evaluate.event_study import (
     placebo_timing,
 )
 from osservatorio.evaluate.heterogeneity import EqualityTest, by_moderator, equality_test
-from osservatorio.evaluate.plots import plot_event_study
+from osservatorio.publishing.event_plots import plot_event_study
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.evaluate.twfe import TwfeResult, twfe
 

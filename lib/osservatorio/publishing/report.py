@@ -1,0 +1,169 @@
+"""Render a theme's report: one HTML page without code, headline finding first.
+
+The executed stage notebooks are converted with nbconvert (inputs, prompts, markdown
+cells and stderr removed: what a reviewer reads is what the notebooks displayed through
+``osservatorio.publishing.show``), then wrapped in a page with the synthetic-data banner, headline,
+methods, sources and provenance.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import nbformat
+
+from osservatorio.data.reference import SOURCES
+from osservatorio.synthesis.findings import Finding
+from osservatorio.publishing.text import fmt_number, fmt_p, t
+from osservatorio.themes import STAGE_NOTEBOOKS, Theme
+
+HIDDEN_TAGS = {"parameters", "injected-parameters", "hide", "remove"}
+
+
+def _template_text(name: str) -> str:
+    return resources.files("osservatorio").joinpath(f"templates/{name}").read_text(encoding="utf-8")
+
+
+def notebook_body(path: Path) -> str:
+    """HTML of a notebook's outputs only (no code, no markdown, no stderr)."""
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(path, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or HIDDEN_TAGS & set(cell.metadata.get("tags", [])):
+            continue
+        # Only what the steps display explicitly (and errors) reaches the reviewer: no
+        # stderr, no warnings, no echo of a cell's return value.
+        cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "error")]
+        cells.append(cell)
+    nb.cells = cells
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True, anchor_link_text="")
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
+def headline_markdown(finding: Finding | None, lang: str) -> str:
+    if finding is None:
+        return t("report.no_finding", lang)
+    f = finding
+    # A share of the baseline only means something when the baseline is a positive level
+    # (not for net migration or other signed outcomes).
+    meaningful = f.effetto_relativo is not None and f.valore_base is not None and f.valore_base > 0
+    rel = (fmt_number(100 * f.effetto_relativo, lang, 1) + "%") if meaningful else ("n.d." if lang == "it" else "n/a")
+    lines = [
+        t("headline.effect", lang, practice=f.pratica, outcome=f.esito_etichetta,
+          effect=fmt_number(f.effetto, lang, 3), unit=f.unita_misura, level=int(round(100 * f.livello_confidenza)),
+          lo=fmt_number(f.ci_low, lang, 3), hi=fmt_number(f.ci_high, lang, 3), p=fmt_p(f.p_value, lang),
+          relative=rel, base=fmt_number(f.valore_base, lang, 3)),
+        t(f"headline.verdict.{f.verdetto}", lang),
+    ]
+    if f.lucchetti is not None:
+        locks = "🔒" * f.lucchetti + "·" * (5 - f.lucchetti)
+        reasons = "; ".join(f.motivi_lucchetti)
+        reasons = reasons[:1].upper() + reasons[1:]  # a new sentence after "... Maryland n/5)."
+        lines.append(t("headline.evidence", lang, locks=locks, padlocks=f.lucchetti, maryland=f.livello_maryland,
+                       reasons=reasons))
+        if f.dati_sintetici and f.lucchetti_senza_limite_sintetico is not None:
+            lines.append(t("headline.uncapped", lang, uncapped=f.lucchetti_senza_limite_sintetico))
+    return "\n\n".join(lines)
+
+
+def md_to_html(text: str) -> str:
+    """Minimal markdown (paragraphs, **bold**, _italic_) to HTML, escaping the rest."""
+    import re
+
+    paras = []
+    for block in text.split("\n\n"):
+        s = html.escape(block.strip())
+        s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
+        s = re.sub(r"(?<![\w])_(.+?)_(?![\w])", r"<em>\1</em>", s)
+        if s:
+            paras.append(f"<p>{s}</p>")
+    return "\n".join(paras)
+
+
+def load_finding(run_dir: Path) -> Finding | None:
+    path = run_dir / "findings.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    records = data.get("findings", [])
+    return Finding.model_validate(records[0]) if records else None
+
+
+def methods_html(run_dir: Path, theme: Theme) -> str:
+    """Methods and caveats written by the stages (run_dir/data/methods_<lang>.md), then the rules."""
+    from osservatorio.synthesis.evidence import rules_table
+
+    parts = []
+    for stage in theme.stages:
+        path = run_dir / "data" / f"methods_{stage}.md"
+        if path.is_file():
+            parts.append(md_to_html(path.read_text(encoding="utf-8")))
+    finding = load_finding(run_dir)
+    if finding and finding.avvertenze:
+        items = "".join(f"<li>{html.escape(a)}</li>" for a in finding.avvertenze)
+        parts.append(f"<h3>{t('report.caveats', theme.language)}</h3><ul>{items}</ul>")
+    parts.append(rules_table(theme.language).to_html(index=False, border=0))
+    return "\n".join(parts)
+
+
+def provenance_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    git = manifest.get("git", {})
+    rows = [
+        ("run_id", manifest.get("run_id")),
+        ("status", manifest.get("status")),
+        ("started_at", manifest.get("started_at")),
+        ("git commit", f"{git.get('commit')}{' (modifiche locali)' if git.get('dirty') else ''}"),
+        ("fingerprint", manifest.get("fingerprint")),
+    ]
+    for s in manifest.get("stages", []):
+        rows.append((f"stage {s['stage']}", f"{s['status']} in {s['duration_s']} s"))
+    for name, sha in manifest.get("inputs", {}).items():
+        rows.append((f"sha256 {name}", sha))
+    pk = manifest.get("packages", {})
+    rows.append(("packages", ", ".join(f"{k} {v}" for k, v in pk.items() if v)))
+    return [(k, str(v)) for k, v in rows]
+
+
+def render_report(theme: Theme, run_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``run_dir/report.html`` from the executed notebooks and findings."""
+    lang = theme.language
+    sections = []
+    for stage in theme.stages:
+        nb = run_dir / "notebooks" / STAGE_NOTEBOOKS[stage]
+        if nb.is_file():
+            sections.append({"anchor": f"stage-{stage}", "title": t(f"report.stage.{stage}", lang),
+                             "body": notebook_body(nb)})
+    finding = load_finding(run_dir)
+    head = md_to_html(headline_markdown(finding, lang))
+    if manifest.get("status") == "failed":
+        head = md_to_html(t("report.failed", lang, error=manifest.get("error"))) + head
+    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
+    page = env.from_string(_template_text("report.html.j2")).render(
+        lang=lang, title=getattr(theme.title, lang), question=html.escape(getattr(theme.question, lang)),
+        question_label=t("report.question", lang), headline_label=t("report.headline", lang),
+        headline_html=head, contents_label=t("report.contents", lang), sections=sections,
+        methods_label=t("report.methods", lang), methods_html=methods_html(run_dir, theme),
+        sources_label=t("report.sources", lang), sources=SOURCES + _demo_source(theme),
+        provenance_label=t("report.provenance", lang), provenance=provenance_rows(manifest),
+        banner=t("banner.synthetic", lang, seed=theme.seed) if theme.data_source == "demo" else None,
+        css=_template_text("style.css"), back=t("report.back", lang), index_href="../../site/index.html",
+    )
+    out = run_dir / "report.html"
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _demo_source(theme: Theme) -> list[dict[str, str]]:
+    if theme.data_source != "demo":
+        return [{"nome": "Fonti dell'Osservatorio in data/raw", "licenza": "secondo i fornitori", "url": ""}]
+    return [{"nome": "Dati dimostrativi SINTETICI generati da osservatorio.data.demo (non descrivono la realtà)",
+             "licenza": "CC0", "url": ""}]

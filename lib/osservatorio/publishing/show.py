@@ -1,0 +1,66 @@
+"""Display helpers for stage notebooks: what they show is what the report shows.
+
+Headings and narrative come from the labels in the theme's language; tables are shown
+with Italian or English number formats; figures are closed after display so memory
+does not grow in long runs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from IPython.display import HTML, Markdown, display
+
+from osservatorio.publishing.text import Lang, t
+
+
+def heading(key: str, lang: Lang = "it", level: int = 2, **values) -> None:
+    display(Markdown("#" * level + " " + t(key, lang, **values)))
+
+
+def para(key: str, lang: Lang = "it", **values) -> None:
+    display(Markdown(t(key, lang, **values)))
+
+
+def markdown(text: str) -> None:
+    display(Markdown(text))
+
+
+def table(df: pd.DataFrame, lang: Lang = "it", digits: int = 2, caption: str | None = None, max_rows: int = 30) -> None:
+    """An HTML table with language-aware number formatting and no index clutter.
+
+    Float columns holding only whole numbers (counts, populations) show no decimals.
+    """
+    view = df.head(max_rows)
+    dec, thou = (",", ".") if lang == "it" else (".", ",")
+    whole = [c for c in view.columns if pd.api.types.is_float_dtype(view[c])
+             and view[c].dropna().mod(1).eq(0).all() and view[c].notna().any()]
+    styler = view.style.format(precision=digits, decimal=dec, thousands=thou, na_rep="–").hide(axis="index")
+    if whole:
+        styler = styler.format(precision=0, decimal=dec, thousands=thou, na_rep="–", subset=whole)
+    if caption:
+        styler = styler.set_caption(caption)
+    display(HTML(styler.to_html()))
+    if len(df) > max_rows:
+        display(Markdown(t("table.truncated", lang, shown=max_rows, total=len(df))))
+
+
+def figure(fig, dpi: int = 110, alt: str | None = None) -> None:
+    """Display a matplotlib figure as PNG (whatever the backend) and release it.
+
+    ``alt`` is the image's alternative text in the report (for screen readers); by
+    default the figure's title, the titles of its panels, or their axis labels."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    if alt is None:
+        titles = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
+        titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
+        if not titles:  # an untitled chart: what is plotted against what
+            titles = [f"{ax.get_ylabel()} / {ax.get_xlabel()}" for ax in fig.axes if ax.get_ylabel() and ax.get_xlabel()]
+        alt = "; ".join(titles)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png", alt=alt or None))

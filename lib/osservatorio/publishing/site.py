@@ -1,0 +1,348 @@
+"""The reviewers' site: ``outputs/site/index.html`` and the findings catalogue.
+
+Built from the latest successful run of each theme (``outputs/<theme>/latest``); a theme
+whose most recent run failed is listed with that failure. The catalogue pools every
+theme's findings into ``outputs/findings/`` as JSON, CSV and XLSX (a readable sheet per
+theme and a codebook), the JSON Schema of the finding record
+(``schema_v<version>.json``) and the pooled transferability lists, after disclosure
+control; ``outputs/site/catalogo.html`` shows the same findings sorted by evidence.
+Every text comes from ``labels/site.yaml`` (Italian or English).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from osservatorio import paths
+from osservatorio.synthesis.findings import SCHEMA_VERSION, Finding, schema_json, suppress, to_frame
+from osservatorio.publishing.report import _template_text, headline_markdown, md_to_html
+from osservatorio.running.runner import LATEST, TMP_PREFIX
+from osservatorio.publishing.text import fmt_number, t
+
+DEFAULT_THRESHOLD = 5  # disclosure threshold when a manifest does not carry the theme's
+XLSX_TRANSFER_ROWS = 500  # rows per theme in the pooled transferability workbook
+SIMILAR_SHOWN = 3
+EXTRA_CSS = """
+.catalogue td, .catalogue th { text-align: left; } .catalogue td.num { text-align: right; white-space: nowrap; }
+.catalogue small { color: #55606b; } .note { font-size: .9rem; color: #38424c; }
+.assess-solida, .assess-moderata { color: #2e7d32; font-weight: 600; }
+.assess-debole, .assess-non_dimostrata { color: #8a6d00; font-weight: 600; }
+.assess-dannosa { color: #b3261e; font-weight: 600; } main.wide { max-width: 1240px; }
+"""
+ASSESSMENT_ORDER = ("solida", "moderata", "debole", "non_dimostrata", "dannosa")
+SECURE_PADLOCKS = 3  # effective and at least this many padlocks (on real data): secure evidence
+MODERATE_PADLOCKS = 2
+
+
+# --- collecting runs ---------------------------------------------------------------
+
+
+def _theme_dirs() -> list[Path]:
+    root = paths.outputs_dir()
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if d.is_dir() and d.name not in ("site", "findings")
+                  and not d.name.startswith("."))
+
+
+def _latest_attempt(theme_dir: Path) -> dict | None:
+    runs = sorted(d for d in theme_dir.iterdir() if d.is_dir() and not d.is_symlink()
+                  and not d.name.startswith((TMP_PREFIX, ".")) and (d / "manifest.json").is_file())
+    return json.loads((runs[-1] / "manifest.json").read_text(encoding="utf-8")) if runs else None
+
+
+def collect_latest() -> list[dict]:
+    """One entry per theme: its latest successful run (if any) and its last attempt."""
+    entries = []
+    for d in _theme_dirs():
+        latest = d / LATEST
+        mpath = latest / "manifest.json"
+        manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.is_file() else None
+        findings = []
+        if (latest / "findings.json").is_file():
+            findings = [Finding.model_validate(r) for r in
+                        json.loads((latest / "findings.json").read_text(encoding="utf-8"))["findings"]]
+        entries.append({"theme": d.name, "manifest": manifest, "findings": findings,
+                        "last_attempt": _latest_attempt(d), "run_dir": latest if manifest else None})
+    return entries
+
+
+def threshold_of(entry: dict) -> int:
+    """The theme's disclosure threshold, from the parameters recorded in its manifest."""
+    return int((entry["manifest"] or {}).get("parameters", {}).get("disclosure_threshold", DEFAULT_THRESHOLD))
+
+
+# --- ordering by evidence ----------------------------------------------------------
+
+
+def assessment(f: Finding) -> str:
+    """Verdict and security in one word: solida, moderata, debole, non_dimostrata, dannosa.
+
+    Uses the padlocks the diagnostics give before the synthetic-data cap, so that demo
+    practices are ranked as real data with the same diagnostics would rank them.
+    """
+    if f.verdetto != "efficace":
+        return f.verdetto
+    locks = f.lucchetti_senza_limite_sintetico if f.lucchetti_senza_limite_sintetico is not None else f.lucchetti
+    locks = locks or 0
+    return "solida" if locks >= SECURE_PADLOCKS else "moderata" if locks >= MODERATE_PADLOCKS else "debole"
+
+
+def evidence_key(f: Finding) -> tuple:
+    """Sort key: assessment, then padlocks (real-data, then capped), then |relative effect|."""
+    rel = abs(f.effetto_relativo) if f.effetto_relativo is not None else 0.0
+    return (ASSESSMENT_ORDER.index(assessment(f)), -(f.lucchetti_senza_limite_sintetico or 0),
+            -(f.lucchetti or 0), -rel, f.tema)
+
+
+def catalogue_findings(entries: list[dict]) -> list[Finding]:
+    """Every theme's findings after disclosure control (the theme's threshold), by evidence."""
+    findings = [suppress(f, threshold_of(e)) for e in entries for f in e["findings"]]
+    return sorted(findings, key=evidence_key)
+
+
+# --- exports -----------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, write) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    tmp.replace(path)
+    return path
+
+
+def catalogue_frame(findings: list[Finding], lang: str) -> pd.DataFrame:
+    """The flat catalogue table with the assessment in words and the report path."""
+    frame = to_frame(findings)
+    frame.insert(frame.columns.get_loc("verdetto") + 1, "giudizio",
+                 [t(f"site.assessment.{assessment(f)}", lang) for f in findings])
+    frame["rapporto"] = [f"{f.tema}/{LATEST}/report.html" for f in findings]
+    return frame
+
+
+def codebook(columns, lang: str) -> pd.DataFrame:
+    return pd.DataFrame({t("site.sheet.column", lang): list(columns),
+                         t("site.sheet.description", lang): [t(f"codebook.{c}", lang) for c in columns]})
+
+
+def write_catalogue(entries: list[dict], lang: str = "it") -> dict[str, Path]:
+    """Pool findings into outputs/findings: JSON, CSV, XLSX, schema and transferability."""
+    out_dir = paths.findings_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    findings = catalogue_findings(entries)
+    frame = catalogue_frame(findings, lang)
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    payload = {"schema_version": SCHEMA_VERSION, "schema": f"schema_v{SCHEMA_VERSION}.json",
+               "generated_at": generated, "findings": [f.model_dump() for f in findings]}
+    written = {
+        "schema": _atomic_write(out_dir / f"schema_v{SCHEMA_VERSION}.json", lambda p: p.write_text(
+            json.dumps(schema_json(), indent=2, ensure_ascii=False), encoding="utf-8")),
+        "json": _atomic_write(out_dir / "catalogo.json", lambda p: p.write_text(
+            json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")),
+        "csv": _atomic_write(out_dir / "catalogo.csv", lambda p: frame.to_csv(p, index=False)),
+        "xlsx": _atomic_write(out_dir / "catalogo.xlsx", lambda p: _write_xlsx(p, frame, lang, generated)),
+    }
+    written.update(write_transfer_lists(entries, lang))
+    return written
+
+
+def _write_xlsx(path: Path, frame: pd.DataFrame, lang: str, generated: str) -> None:
+    """Sheets: about, catalogo (one row per finding), one per theme (field | description
+    | value, one field per row) and codebook."""
+    from openpyxl.utils import get_column_letter
+
+    about = pd.DataFrame({"": [t("site.sheet.about", lang, version=SCHEMA_VERSION, generated=generated)]})
+    descr = {c: t(f"codebook.{c}", lang) for c in frame.columns}
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        about.to_excel(xw, sheet_name="info", index=False)
+        xw.sheets["info"].column_dimensions["A"].width = 150
+        frame.to_excel(xw, sheet_name="catalogo", index=False)
+        xw.sheets["catalogo"].freeze_panes = "C2"
+        for i in range(1, len(frame.columns) + 1):
+            xw.sheets["catalogo"].column_dimensions[get_column_letter(i)].width = 18
+        for _, row in frame.iterrows():
+            sheet = _sheet_name(row["tema"], xw.sheets)
+            readable = pd.DataFrame({t("site.sheet.field", lang): frame.columns,
+                                     t("site.sheet.description", lang): [descr[c] for c in frame.columns],
+                                     t("site.sheet.value", lang): [_cell(row[c]) for c in frame.columns]})
+            readable.to_excel(xw, sheet_name=sheet, index=False)
+            ws = xw.sheets[sheet]
+            for i, width in enumerate((32, 70, 90), start=1):
+                ws.column_dimensions[get_column_letter(i)].width = width
+        book = codebook(frame.columns, lang)
+        book.to_excel(xw, sheet_name="codebook", index=False)
+        xw.sheets["codebook"].column_dimensions["A"].width = 34
+        xw.sheets["codebook"].column_dimensions["B"].width = 100
+
+
+def _sheet_name(theme: str, existing) -> str:
+    name = theme[:31]
+    i = 2
+    while name in existing:
+        name = f"{theme[:27]} ({i})"
+        i += 1
+    return name
+
+
+def _cell(x):
+    """A value for the readable sheets: blank when missing; floats below 1 in absolute value
+    to 4 significant digits (p-values), others to 3 decimals."""
+    if x is None or (isinstance(x, float) and x != x):
+        return ""
+    if isinstance(x, float):
+        return float(f"{x:.4g}") if abs(x) < 1 else round(x, 3)
+    return x
+
+
+def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
+    """Pool each theme's trasferibilita.csv into outputs/findings/trasferibilita.{csv,xlsx}."""
+    parts = []
+    for e in entries:
+        run_dir = e.get("run_dir")
+        if run_dir is not None and (run_dir / "trasferibilita.csv").is_file():
+            parts.append(pd.read_csv(run_dir / "trasferibilita.csv", dtype={"codice": str}))
+    if not parts:
+        return {}
+    pooled = pd.concat(parts, ignore_index=True)
+    pooled.insert(0, "schema_version", SCHEMA_VERSION)
+    out_dir = paths.findings_dir()
+
+    def xlsx(p: Path) -> None:
+        with pd.ExcelWriter(p, engine="openpyxl") as xw:
+            for theme, part in pooled.groupby("tema", sort=True):
+                part.head(XLSX_TRANSFER_ROWS).to_excel(xw, sheet_name=_sheet_name(str(theme), xw.sheets), index=False)
+            cols = [c for c in pooled.columns if c != "schema_version"]
+            pd.DataFrame({t("site.sheet.column", lang): cols,
+                          t("site.sheet.description", lang): [t(f"transfer.codebook.{c}", lang) for c in cols]}
+                         ).to_excel(xw, sheet_name="codebook", index=False)
+
+    return {"transfer_csv": _atomic_write(out_dir / "trasferibilita.csv", lambda p: pooled.to_csv(p, index=False)),
+            "transfer_xlsx": _atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}
+
+
+# --- pages -------------------------------------------------------------------------
+
+
+def _page(lang: str, title: str, banner: str, body: str, wide: bool = False) -> str:
+    main = '<main class="wide">' if wide else "<main>"
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{_template_text('style.css')}{EXTRA_CSS}</style></head><body>{banner}"
+            f"{main}{body}</main></body></html>")
+
+
+def _banner(entries: list[dict], lang: str) -> str:
+    synth = [e for e in entries if (e["manifest"] or {}).get("synthetic_data")
+             or any(f.dati_sintetici for f in e["findings"])]
+    if not synth:
+        return ""
+    seed = (synth[0]["manifest"] or {}).get("parameters", {}).get("seed", "")
+    return f"<div class='banner'>{html.escape(t('banner.synthetic', lang, seed=seed))}</div>"
+
+
+def build_site(lang: str = "it") -> Path:
+    """Write outputs/site/index.html, catalogo.html and the catalogue files; return the index."""
+    site = paths.site_dir()
+    site.mkdir(parents=True, exist_ok=True)
+    entries = collect_latest()
+    write_catalogue(entries, lang)
+    banner = _banner(entries, lang)
+    _atomic_write(site / "index.html", lambda p: p.write_text(index_page(entries, lang, banner), encoding="utf-8"))
+    _atomic_write(site / "catalogo.html",
+                  lambda p: p.write_text(catalogue_page(entries, lang, banner), encoding="utf-8"))
+    return site / "index.html"
+
+
+def index_page(entries: list[dict], lang: str, banner: str) -> str:
+    """One row per theme: title, headline finding (suppressed), links to report and files."""
+    rows = []
+    for e in entries:
+        m, last = e["manifest"], e["last_attempt"]
+        theme_lang = (m or {}).get("parameters", {}).get("language", lang)
+        title = (m or last or {}).get("parameters", {}).get("title", {}).get(lang, e["theme"])
+        finding = suppress(e["findings"][0], threshold_of(e)) if e["findings"] else None
+        cell = md_to_html(headline_markdown(finding, theme_lang)) if m else t("site.never_ran", lang)
+        if last and last.get("status") == "failed":
+            cell = (f"<p class='verdict-dannosa'>{html.escape(t('site.status_failed', lang, run=last.get('run_id')))}"
+                    f"</p>{cell}")
+        links = ""
+        if m:
+            base = f"../{e['theme']}/{LATEST}"
+            links = (f"<a href='{base}/report.html'>{t('site.report', lang)}</a><br>"
+                     f"<a href='{base}/findings.json'>JSON</a> · <a href='{base}/findings.csv'>CSV</a>")
+            if e.get("run_dir") is not None and (e["run_dir"] / "trasferibilita.xlsx").is_file():
+                links += f"<br><a href='{base}/trasferibilita.xlsx'>{t('site.transfer_list', lang)}</a>"
+        rows.append(f"<tr><td><strong>{html.escape(title)}</strong><br><code>{e['theme']}</code>"
+                    f"<br><small>{t('site.updated', lang)}: {(m or {}).get('run_id', '–')}</small></td>"
+                    f"<td>{cell}</td><td>{links}</td></tr>")
+    body = (f"<h1>{t('site.title', lang)}</h1><p>{t('site.intro', lang)}</p>{_downloads(lang, '')}"
+            f"<table class='index'><thead><tr><th>{t('site.theme', lang)}</th><th>{t('site.finding', lang)}</th>"
+            f"<th>{t('site.files', lang)}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return _page(lang, t("site.title", lang), banner, body)
+
+
+def _downloads(lang: str, extra: str, catalogue_link: bool = True) -> str:
+    d = "../findings"
+    cat = f"<a href='catalogo.html'>{t('site.catalogue', lang)}</a> · " if catalogue_link else ""
+    return (f"<p>{cat}{t('site.downloads', lang)}: "
+            f"<a href='{d}/catalogo.xlsx'>XLSX</a> · <a href='{d}/catalogo.csv'>CSV</a> · "
+            f"<a href='{d}/catalogo.json'>JSON</a> · <a href='{d}/trasferibilita.xlsx'>"
+            f"{t('site.transfer_pooled', lang)}</a>{extra}</p>")
+
+
+def _interval(lo, hi, lang: str) -> str:
+    if lo is None or hi is None:
+        return "–"
+    return f"{fmt_number(lo, lang, 2)} – {fmt_number(hi, lang, 2)}"
+
+
+def catalogue_page(entries: list[dict], lang: str, banner: str) -> str:
+    """Practices sorted by evidence: assessment, effect, intervals, padlocks, contexts, cost."""
+    rows = []
+    suppressed = t("site.suppressed", lang)
+    for f in catalogue_findings(entries):
+        locks = f.lucchetti or 0
+        real = f.lucchetti_senza_limite_sintetico
+        # a share of a baseline at or below zero (e.g. net migration) means nothing: not shown
+        rel = (f" ({fmt_number(100 * f.effetto_relativo, lang, 1)}%)"
+               if f.effetto_relativo is not None and (f.valore_base or 0) > 0 else "")
+        cost = (fmt_number(f.costo_per_beneficiario_euro, lang, 0) if f.costo_per_beneficiario_euro is not None
+                else suppressed if any(s.startswith("beneficiari") for s in f.soppressioni) else "–")
+        contexts = "–" if f.k_siti is None else ", ".join(f.contesti_efficaci) or t("site.none", lang)
+        base = f"../{f.tema}/{LATEST}"
+        a = assessment(f)
+        # similar comuni are a suggestion only where the practice works on secure enough evidence
+        similar = ", ".join(f.comuni_simili[:SIMILAR_SHOWN]) if a in ("solida", "moderata") else ""
+        similar = similar or "–"
+        rows.append(
+            f"<tr><td><a href='{base}/report.html'>{html.escape(f.pratica)}</a><br>"
+            f"<small>{html.escape(f.esito_etichetta)} ({html.escape(f.unita_misura)})</small></td>"
+            f"<td class='assess-{a}'>{html.escape(t(f'site.assessment.{a}', lang))}</td>"
+            f"<td class='num'>{fmt_number(f.effetto, lang, 2)}{rel}</td>"
+            f"<td class='num'>{_interval(f.ci_low, f.ci_high, lang)}</td>"
+            f"<td class='num'>{_interval(f.ip_low, f.ip_high, lang)}</td>"
+            f"<td><span class='locks' title='{locks}/5'>{'🔒' * locks}{'·' * (5 - locks)}</span> {locks}/5</td>"
+            f"<td class='num'>{'–' if real is None else f'{real}/5'}</td>"
+            f"<td class='num'>{f.livello_maryland or '–'}/5</td>"
+            f"<td>{html.escape(contexts)}</td><td>{html.escape(similar)}</td><td class='num'>{cost}</td>"
+            f"<td><a href='{base}/report.html'>{t('site.report', lang)}</a><br>"
+            f"<a href='{base}/trasferibilita.xlsx'>{t('site.transfer_list', lang)}</a></td></tr>")
+    cols = ("practice", "assessment", "effect", "ci", "pi", "padlocks", "padlocks_real", "maryland", "contexts",
+            "similar", "cost", "links")
+    head = "".join(f"<th>{t(f'site.col.{c}', lang)}</th>" for c in cols)
+    note = f"<p class='note'>{t('site.synthetic_note', lang)}</p>" if banner else ""
+    schema = t("site.schema", lang, version=SCHEMA_VERSION,
+               link=f"<a href='../findings/schema_v{SCHEMA_VERSION}.json'>JSON Schema</a>")
+    body = (f"<p class='nav'><a href='index.html'>← {t('report.back', lang)}</a></p>"
+            f"<h1>{t('site.catalogue', lang)}</h1><p class='note'>{t('site.how_to_read', lang)}</p>{note}"
+            f"{_downloads(lang, '', catalogue_link=False)}<table class='catalogue'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table><p class='note'>{schema}</p>")
+    return _page(lang, t("site.catalogue", lang), banner, body, wide=True)
+
+
+__all__ = ["assessment", "build_site", "catalogue_findings", "catalogue_page", "collect_latest",
+           "evidence_key", "index_page", "write_catalogue"]

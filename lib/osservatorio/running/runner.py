@@ -1,0 +1,235 @@
+"""Run one theme: validate, execute the stage notebooks with papermill, render, publish.
+
+``run_theme`` is the one orchestrating function; it calls small named steps in order:
+``prepare_run`` (theme + sources validated before any notebook starts), ``execute_stages``,
+``render_outputs``, ``write_manifest``, ``publish_run``. The run folder is written as
+``outputs/<theme>/.tmp-<run-id>`` and renamed to ``outputs/<theme>/<run-id>`` when complete;
+``outputs/<theme>/latest`` points to the newest successful run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from osservatorio import paths
+from osservatorio.exceptions import InputError, RunError
+from osservatorio.running.provenance import fingerprint, git_commit, input_hashes, package_versions
+from osservatorio.themes import STAGE_NOTEBOOKS, Theme, load_theme
+
+LATEST = "latest"
+TMP_PREFIX = ".tmp-"
+# Kernels log only errors: their start-up warnings would drown the batch progress.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+@dataclass
+class RunOutcome:
+    theme_id: str
+    status: str  # "success" | "failed" | "skipped" | "invalid"
+    run_dir: Path | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"theme": self.theme_id, "status": self.status, "run_dir": str(self.run_dir) if self.run_dir else None,
+                "error": self.error, "duration_s": round(self.duration_s, 2)}
+
+
+@dataclass
+class PreparedRun:
+    theme: Theme
+    theme_file: Path
+    inputs: dict[str, str]
+    fingerprint: str
+
+
+def ensure_demo_data() -> None:
+    """Generate the synthetic demo sources if they are missing (seeded, deterministic)."""
+    from osservatorio.data.demo import generate_demo
+
+    if not (paths.demo_dir() / "ground_truth.json").is_file():
+        generate_demo(paths.demo_dir())
+
+
+def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> PreparedRun:
+    """Validate the theme file and its sources. Raises InputError before any notebook runs."""
+    from osservatorio.data.sources import load_sources
+    from osservatorio.themes import resolve_theme_path
+
+    t = load_theme(theme, overrides)
+    if t.data_source == "demo":
+        ensure_demo_data()
+    folder = paths.sources_dir(t.data_source)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: data folder not found for data_source={t.data_source!r}")
+    check_theme_data(t, load_sources(folder))
+    return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=input_hashes(t),
+                       fingerprint=fingerprint(t, input_hashes(t)))
+
+
+def check_theme_data(theme: Theme, sources) -> None:
+    """The theme's outcome and pilots must be in the sources (else exit 2 before any notebook)."""
+    problems = []
+    esiti, pilot = sources["esiti"], sources["pilot"]
+    if not (esiti["indicatore"] == theme.outcome).any():
+        known = ", ".join(sorted(esiti["indicatore"].unique())[:12])
+        problems.append(f"{sources.files['esiti']}: no row with indicatore '{theme.outcome}' (theme key 'outcome'); "
+                        f"indicators present: {known}")
+    if not (pilot["tema"] == theme.id).any():
+        known = ", ".join(sorted(pilot["tema"].unique())[:12])
+        problems.append(f"{sources.files['pilot']}: no row with tema '{theme.id}' (the theme id); temi present: {known}")
+    if problems:
+        raise InputError(f"theme {theme.id}: its data are not in the sources:\n  " + "\n  ".join(problems))
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-{os.getpid() % 100000:05d}"
+
+
+def latest_manifest(theme_id: str) -> dict[str, Any] | None:
+    link = paths.theme_outputs_dir(theme_id) / LATEST
+    manifest = link / "manifest.json"
+    if manifest.is_file():
+        return json.loads(manifest.read_text(encoding="utf-8"))
+    return None
+
+
+def is_up_to_date(prepared: PreparedRun) -> bool:
+    m = latest_manifest(prepared.theme.id)
+    return bool(m and m.get("status") == "success" and m.get("fingerprint") == prepared.fingerprint)
+
+
+def execute_stages(prepared: PreparedRun, tmp_dir: Path,
+                   on_stage: Callable[[str, int, str], None] | None = None) -> list[dict[str, Any]]:
+    """Execute each stage notebook in order; stop at the first failure (kept, with its error)."""
+    import papermill as pm
+
+    params = {**prepared.theme.notebook_parameters(), "run_dir": str(tmp_dir)}
+    nb_out = tmp_dir / "notebooks"
+    nb_out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for stage in prepared.theme.stages:
+        name = STAGE_NOTEBOOKS[stage]
+        if on_stage:
+            on_stage(prepared.theme.id, stage, "start")
+        start = time.perf_counter()
+        record: dict[str, Any] = {"stage": stage, "notebook": name, "status": "success", "error": None}
+        try:
+            pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
+                                kernel_name="python3", progress_bar=False, cwd=str(tmp_dir), log_output=False,
+                                extra_arguments=KERNEL_ARGUMENTS)
+        except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
+            record["status"] = "failed"
+            record["error"] = _short_error(exc)
+        record["duration_s"] = round(time.perf_counter() - start, 2)
+        records.append(record)
+        if on_stage:
+            on_stage(prepared.theme.id, stage, record["status"])
+        if record["status"] == "failed":
+            break
+    return records
+
+
+def _short_error(exc: Exception) -> str:
+    name = getattr(exc, "ename", type(exc).__name__)
+    value = getattr(exc, "evalue", str(exc))
+    return f"{name}: {value}"[:2000]
+
+
+def render_outputs(prepared: PreparedRun, tmp_dir: Path, manifest: dict[str, Any]) -> None:
+    """Report HTML (even for a failed run: it shows the error) and findings exports."""
+    from osservatorio.publishing.report import render_report
+
+    render_report(prepared.theme, tmp_dir, manifest)
+
+
+def write_manifest(tmp_dir: Path, manifest: dict[str, Any]) -> None:
+    path = tmp_dir / "manifest.json"
+    tmp = tmp_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def publish_run(theme_id: str, tmp_dir: Path, run_id: str, success: bool) -> Path:
+    """Rename the finished folder into place; point ``latest`` at it when successful."""
+    final = tmp_dir.parent / run_id
+    tmp_dir.rename(final)
+    if success:
+        link = final.parent / LATEST
+        tmp_link = final.parent / f".{LATEST}.{run_id}"
+        tmp_link.symlink_to(run_id, target_is_directory=True)
+        os.replace(tmp_link, link)
+    return final
+
+
+def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] | None = None,
+              on_stage: Callable[[str, int, str], None] | None = None,
+              root: str | None = None) -> RunOutcome:
+    """Run one theme end to end. Raises InputError for bad input; returns the outcome."""
+    if root:
+        os.environ["OSSERVATORIO_ROOT"] = root
+    started = time.perf_counter()
+    prepared = prepare_run(theme, overrides)
+    tid = prepared.theme.id
+    if not force and is_up_to_date(prepared):
+        return RunOutcome(tid, "skipped", paths.theme_outputs_dir(tid) / LATEST, duration_s=time.perf_counter() - started)
+    run_id = new_run_id()
+    base = paths.theme_outputs_dir(tid)
+    base.mkdir(parents=True, exist_ok=True)
+    tmp_dir = base / f"{TMP_PREFIX}{run_id}"
+    tmp_dir.mkdir()
+    os.environ["OSSERVATORIO_ROOT"] = str(paths.project_root())
+    manifest: dict[str, Any] = {
+        "run_id": run_id, "theme": tid, "theme_file": str(prepared.theme_file),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parameters": prepared.theme.notebook_parameters(), "inputs": prepared.inputs,
+        "fingerprint": prepared.fingerprint, "git": git_commit(), "packages": package_versions(),
+        "synthetic_data": prepared.theme.data_source == "demo",
+    }
+    try:
+        stages = execute_stages(prepared, tmp_dir, on_stage)
+        failed = [s for s in stages if s["status"] == "failed"]
+        manifest.update(stages=stages, status="failed" if failed else "success",
+                        error=failed[0]["error"] if failed else None)
+        try:
+            render_outputs(prepared, tmp_dir, manifest)
+        except Exception as exc:
+            manifest.update(status="failed", error=f"report: {_short_error(exc)}",
+                            report_traceback=traceback.format_exc()[-4000:])
+    except BaseException as exc:  # keep the evidence of any crash, then re-raise interrupts
+        manifest.update(status="failed", error=_short_error(exc))
+        manifest["duration_s"] = round(time.perf_counter() - started, 2)
+        write_manifest(tmp_dir, manifest)
+        publish_run(tid, tmp_dir, run_id, success=False)
+        if not isinstance(exc, Exception):
+            raise
+        return RunOutcome(tid, "failed", tmp_dir.parent / run_id, manifest["error"], time.perf_counter() - started)
+    manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest["duration_s"] = round(time.perf_counter() - started, 2)
+    write_manifest(tmp_dir, manifest)
+    final = publish_run(tid, tmp_dir, run_id, success=manifest["status"] == "success")
+    return RunOutcome(tid, manifest["status"], final, manifest.get("error"), manifest["duration_s"],
+                      manifest.get("stages", []))
+
+
+def clean_stale_tmp(theme_id: str) -> int:
+    """Remove temporary run folders left by a crash (never visible as runs)."""
+    n = 0
+    for d in paths.theme_outputs_dir(theme_id).glob(f"{TMP_PREFIX}*"):
+        shutil.rmtree(d, ignore_errors=True)
+        n += 1
+    return n
+
+
+def raise_if_failed(outcome: RunOutcome) -> None:
+    if outcome.status == "failed":
+        raise RunError(f"theme {outcome.theme_id} failed: {outcome.error}")

@@ -1,0 +1,429 @@
+"""Stage 40 steps: pool cohorts, grade the evidence, write the theme's findings."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from osservatorio.publishing import show
+from osservatorio.synthesis.findings import Finding, Subgroup, verdict, write_theme_findings
+from osservatorio.running.stage import StageContext
+from osservatorio.publishing.text import fmt_number, fmt_p, t
+
+# The design of a theme as the evidence rules name it.
+DESIGN_FOR_EVIDENCE = {"staggered_did": "staggered_did", "did_few_treated": "did_few_treated",
+                       "event_study_its": "event_study_its", "synthetic_control": "synthetic_control"}
+
+
+def pool_cohorts(ctx: StageContext) -> dict | None:
+    """Random-effects meta-analysis of the cohort effects (REML), with a forest plot."""
+    from osservatorio.synthesis import meta_analysis
+    from osservatorio.publishing.synthesis_plots import forest_plot
+
+    lang = ctx.lang
+    show.heading("syn.title", lang)
+    path = ctx.data_dir / "cohorts.parquet"
+    if not path.is_file():  # the design estimates no effect per cohort (ITS, few treated, synthetic control)
+        show.para("syn.pool.not_estimated", lang)
+        return None
+    coh = pd.read_parquet(path).dropna(subset=["se"])
+    coh = coh[coh["se"] > 0]
+    if len(coh) < 2:
+        show.para("syn.pool.none", lang)
+        return None
+    from osservatorio.synthesis.transfer import SMALL_K
+
+    m = meta_analysis(coh["estimate"].to_numpy(), coh["se"].to_numpy() ** 2, method="reml",
+                      pi_type="riley" if len(coh) < SMALL_K else "default")
+    from osservatorio.indicators.panel import int_to_period
+
+    labels = [t("syn.cohort", lang, period=int_to_period(c, ctx.theme.frequency)) for c in coh["cohort"]]
+    fig = forest_plot(labels, coh["estimate"], coh["ci_low"], coh["ci_high"], m,
+                      xlabel=getattr(ctx.theme.outcome_unit, lang), title=t("syn.forest", lang),
+                      pooled_label=t("syn.pooled", lang))
+    ctx.save_figure(fig, "forest_coorti")
+    show.figure(fig)
+    show.para("syn.pool.result", lang, est=fmt_number(m.estimate, lang, 3), lo=fmt_number(m.ci_low, lang, 3),
+              hi=fmt_number(m.ci_high, lang, 3), tau2=fmt_number(m.tau2, lang, 4), i2=fmt_number(100 * m.i2, lang, 0),
+              pilo=fmt_number(m.pi_low, lang, 3), pihi=fmt_number(m.pi_high, lang, 3), k=m.k,
+              qp=fmt_p(m.q_p_value, lang))
+    if m.pi_type == "riley":
+        show.para("syn.pool.riley", lang, small_k=SMALL_K)
+    out = {"estimate": m.estimate, "ci_low": m.ci_low, "ci_high": m.ci_high, "tau2": m.tau2, "i2": m.i2,
+           "pi_low": m.pi_low, "pi_high": m.pi_high, "pi_type": m.pi_type, "k": m.k, "q_p_value": m.q_p_value}
+    ctx.write_json("meta_cohorts.json", out)
+    return out
+
+
+def _none_if_nan(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def _reason_text(reason, lang: str) -> str:
+    """A rule that fired, in words, with the padlocks it removed or, for a cap, the cap
+    (the synthetic-data cap on an already-zero rating removed nothing: "(−0)" read oddly)."""
+    from osservatorio.synthesis.evidence import RULES, rule_text
+
+    cap = next(r.cap for r in RULES if r.code == reason.code)
+    amount = t("syn.evidence.cap", lang, cap=cap) if cap is not None else f"−{reason.removed}"
+    return f"{rule_text(reason.code, lang)} ({amount})"
+
+
+def evidence(ctx: StageContext) -> dict:
+    """Maryland level and padlocks from the design and the diagnostics of stage 30."""
+    from osservatorio.synthesis import ci_width_ratio, maryland_level, padlocks, rules_table
+
+    th, lang = ctx.theme, ctx.lang
+    est = ctx.read_json("estimates.json")
+    h = est["headline"]
+    level = maryland_level(DESIGN_FOR_EVIDENCE[th.design])
+    meta = ctx.read_json("meta_cohorts.json") if (ctx.data_dir / "meta_cohorts.json").is_file() else {}
+    rating = padlocks(level, n_treated_clusters=est.get("n_treated_clusters"),
+                      pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")),
+                      placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")),
+                      ci_width_ratio=ci_width_ratio(h["estimate"], h["ci_low"], h["ci_high"]),
+                      synthetic_data=th.data_source == "demo", i2=_none_if_nan(meta.get("i2")))
+    out = {"maryland": level, "padlocks": rating.padlocks, "uncapped": rating.uncapped,
+           "codes": [f"{r.code} (-{r.removed})" for r in rating.reasons],
+           "reasons": [_reason_text(r, lang) for r in rating.reasons]}
+    ctx.write_json("evidence.json", out)
+    show.heading("syn.evidence.title", lang, level=3)
+    show.para("syn.evidence", lang, locks="🔒" * rating.padlocks + "·" * (5 - rating.padlocks), n=rating.padlocks,
+              maryland=level, uncapped=rating.uncapped, reasons="; ".join(out["reasons"]) or "–")
+    show.table(rules_table(lang), lang)
+    return out
+
+
+def _costs(ctx: StageContext) -> tuple[float | None, int | None]:
+    p = ctx.sources["pilot"]
+    p = p[p["tema"] == ctx.theme.id]
+    cost = float(p["costo_euro"].sum()) if p["costo_euro"].notna().any() else None
+    ben = int(p["beneficiari"].sum()) if p["beneficiari"].notna().any() else None
+    return cost, ben
+
+
+def _caveats(ctx: StageContext, est: dict) -> list[str]:
+    th, lang = ctx.theme, ctx.lang
+    notes = [t(f"eval.limits.{th.design}", lang)]
+    p = (est.get("pretrend") or {}).get("p_value")
+    if p is not None and p == p and p < 0.05:
+        notes.append(t("eval.limits.pretrend_failed", lang))
+    if est.get("n_treated_clusters", 99) < 10:
+        notes.append(t("eval.limits.few_clusters", lang, n=est["n_treated_clusters"]))
+    if est.get("cohorts_one_cluster"):
+        from osservatorio.evaluate.steps import _one_cluster_args
+
+        notes.append(t("eval.limits.one_cluster_cohorts", lang, **_one_cluster_args(est, th)))
+    if th.data_source == "demo":
+        notes.append(t("banner.synthetic", lang, seed=th.seed))
+    return notes
+
+
+def write_findings(ctx: StageContext) -> Finding:
+    """The theme's finding record, suppressed, as findings.json and findings.csv."""
+    th, lang = ctx.theme, ctx.lang
+    est = ctx.read_json("estimates.json")
+    ev = ctx.read_json("evidence.json")
+    h = est["headline"]
+    panel = ctx.panel()
+    het = []
+    het_path = ctx.data_dir / "heterogeneity.parquet"
+    if het_path.is_file():
+        for r in pd.read_parquet(het_path).to_dict("records"):
+            het.append(Subgroup(moderatore=r["moderatore"], livello=r["livello"], stima=_none_if_nan(r["stima"]),
+                                ci_low=_none_if_nan(r["ci_low"]), ci_high=_none_if_nan(r["ci_high"]),
+                                n_trattati=int(r["n_trattati"])))
+    treated = panel[panel["cohort"] > 0]
+    contexts = sorted(set(treated["ripartizione"].dropna().astype(str)))
+    if "classe_ampiezza" in treated.columns:
+        contexts += sorted(set(treated["classe_ampiezza"].dropna().astype(str)))
+    cost, ben = _costs(ctx)
+    base = est.get("baseline")
+    tr_path = ctx.data_dir / "transfer.json"
+    transfer = ctx.read_json("transfer.json") if tr_path.is_file() else {}
+    from osservatorio.indicators.panel import int_to_period
+
+    finding = Finding(
+        tema=th.id, titolo=getattr(th.title, lang), pratica=getattr(th.practice, lang), esito=th.outcome,
+        esito_etichetta=getattr(th.outcome_label, lang), unita_misura=getattr(th.outcome_unit, lang),
+        livello_unita=th.unit_level, disegno=th.design, stimatore=est["estimator"], effetto=h["estimate"],
+        effetto_relativo=h["estimate"] / base if base else None, valore_base=base, ci_low=h["ci_low"],
+        ci_high=h["ci_high"], livello_confidenza=h.get("level", 0.95), p_value=_none_if_nan(h["p_value"]),
+        metodo_inferenza=h["inference"], n_trattati=est["n_treated"], n_confronto=est["n_units"] - est["n_treated"],
+        n_cluster=h.get("n_clusters"), periodo_inizio=int_to_period(panel["time"].min(), th.frequency),
+        periodo_fine=int_to_period(panel["time"].max(), th.frequency),
+        pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")),
+        placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")), eterogeneita=het, contesti=contexts,
+        contesti_efficaci=transfer.get("contesti_efficaci", []), k_siti=transfer.get("k"),
+        ip_low=_none_if_nan(transfer.get("pi_low")), ip_high=_none_if_nan(transfer.get("pi_high")),
+        ip_tipo=transfer.get("pi_type"), comuni_simili=transfer.get("comuni_simili", []),
+        livello_maryland=ev["maryland"], lucchetti=ev["padlocks"], lucchetti_senza_limite_sintetico=ev["uncapped"],
+        motivi_lucchetti=ev["reasons"], verdetto=verdict(h["ci_low"], h["ci_high"], th.higher_is_better, _none_if_nan(h["p_value"])),
+        costo_totale_euro=cost, beneficiari=ben,
+        costo_per_beneficiario_euro=cost / ben if cost is not None and ben else None,
+        avvertenze=_caveats(ctx, est), dati_sintetici=th.data_source == "demo", lingua=lang,
+        id_run=ctx.run_dir.name.removeprefix(".tmp-"),
+    )
+    finding = write_theme_findings(ctx.run_dir, [finding], th.disclosure_threshold)[0]
+    show.heading("syn.finding.title", lang, level=3)
+    from osservatorio.publishing.report import headline_markdown
+
+    show.markdown(headline_markdown(finding, lang))
+    return finding
+
+
+# --- transferability ------------------------------------------------------------------
+
+TOP_SHOWN = 15  # rows of the ranking shown in the report
+TOP_REASONS = 5  # of which explained in words
+WEAK_PADLOCKS = 2  # below this (real-data) rating no context is named as one where the practice worked
+
+
+def _interval(lo, hi, lang: str, digits: int = 2) -> str:
+    return "–" if lo != lo or hi != hi else f"{fmt_number(lo, lang, digits)} – {fmt_number(hi, lang, digits)}"
+
+
+def _unit_context(ctx: StageContext, panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per panel unit: name, population, macro-area, size class, over 65, ETS per 10,000."""
+    from osservatorio.synthesis.transfer import unit_context
+
+    th = ctx.theme
+    cols = [c for c in ("unit", "popolazione", "ripartizione", "classe_ampiezza", "quota_over65", "regione")
+            if c in panel.columns]
+    units = panel.drop_duplicates("unit")[cols].copy()
+    units["nome"] = units["unit"]
+    ind_path = ctx.data_dir / "indicatori_comuni.parquet"
+    if ind_path.is_file():
+        ind = pd.read_parquet(ind_path)
+        if th.unit_level == "comune":
+            extra = ind[["codice_istat", "comune", "ets_per_10000"]].rename(columns={"codice_istat": "unit"})
+            units = units.drop(columns="nome").merge(extra.rename(columns={"comune": "nome"}), on="unit", how="left")
+        else:
+            amb = ctx.sources["ambiti"][["codice_istat", th.unit_level]].drop_duplicates("codice_istat")
+            j = ind[["codice_istat", "ets_n", "popolazione"]].merge(amb, on="codice_istat")
+            g = j.groupby(th.unit_level)[["ets_n", "popolazione"]].sum()
+            ets = (1e4 * g["ets_n"] / g["popolazione"]).rename("ets_per_10000").reset_index()
+            units = units.merge(ets.rename(columns={th.unit_level: "unit"}), on="unit", how="left")
+    return unit_context(units)
+
+
+def _site_label(ctx: StageContext, sites: pd.DataFrame, names: dict) -> pd.Series:
+    from osservatorio.indicators.panel import int_to_period
+
+    return pd.Series([f"{names.get(c, c)} ({int_to_period(g, ctx.theme.frequency)})"
+                      for c, g in zip(sites["cluster"], sites["cohort"], strict=True)], index=sites.index)
+
+
+def _reasons(ctx: StageContext, ranked: pd.DataFrame, sites: pd.DataFrame) -> list[str]:
+    lang, th = ctx.lang, ctx.theme
+    unit = getattr(th.outcome_unit, lang)
+    by_site = sites.set_index("site")
+    out = []
+    for r in ranked.itertuples(index=False):
+        if r.pred == r.pred:
+            pred_text = t("syn.transfer.reason.pred", lang, pred=fmt_number(r.pred, lang, 2), unit=unit,
+                          lo=fmt_number(r.pi_low, lang, 2), hi=fmt_number(r.pi_high, lang, 2),
+                          prob=fmt_number(100 * r.prob_beneficio, lang, 0))
+        else:
+            pred_text = t("syn.transfer.reason.nopred", lang)
+        s = by_site.loc[r.sito_simile]
+        support = (t("syn.transfer.reason.in_support", lang) if not r.fuori_supporto else
+                   t("syn.transfer.reason.out_support", lang, mods=", ".join(
+                       t(f"syn.transfer.mod.{m}", lang) for m in r.fuori_supporto.split(" | "))))
+        out.append(t("syn.transfer.reason", lang, pred_text=pred_text, site=s["label"],
+                     site_area=s.get("ripartizione", "–"), site_class=s.get("classe_ampiezza", "–"),
+                     site_o65=fmt_number(s.get("quota_over65_pct"), lang, 1),
+                     site_ets=fmt_number(s.get("ets_per_10000"), lang, 1),
+                     worked=t("syn.transfer.reason.worked", lang) if r.sito_ha_funzionato else "",
+                     support=support))
+    return out
+
+
+EXPORT_COLUMNS = ["rank", "unit", "nome", "ripartizione", "regione", "classe_ampiezza", "popolazione",
+                  "quota_over65_pct", "ets_per_10000", "pred", "pi_low", "pi_high", "ci_low", "ci_high",
+                  "effetto_prudente", "prob_beneficio", "distanza", "sito_simile", "fuori_supporto", "motivi"]
+EXPORT_NAMES = {"rank": "posizione", "unit": "codice", "pred": "effetto_previsto", "pi_low": "ip_low",
+                "pi_high": "ip_high", "ci_low": "ic_low", "ci_high": "ic_high", "sito_simile": "sito_piu_simile"}
+
+
+def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, threshold: int,
+                     lang: str, unit_level: str = "comune") -> list[str]:
+    """Levels whose pooled site effect is clearly favourable and rests on >= threshold units."""
+    out = []
+    for by, frame in groups.items():
+        for r in frame.itertuples(index=False):
+            good = r.ci_low > 0 if higher_is_better else r.ci_high < 0
+            if good and r.n_units >= threshold:
+                out.append(t("syn.transfer.size_class", lang, cls=r.livello, units=t(f"syn.transfer.units.{unit_level}", lang))
+                           if by == "classe_ampiezza" else r.livello)
+    return out
+
+
+def transferability(ctx: StageContext) -> dict | None:
+    """Where the practice worked (meta-regression of site effects on context) and the
+    ranked list of untreated units most like those places: trasferibilita.csv/.xlsx."""
+    from osservatorio.synthesis import transfer as tr
+
+    th, lang = ctx.theme, ctx.lang
+    (ctx.data_dir / "methods_40.md").write_text(
+        t("syn.transfer.methods", lang, small_k=tr.SMALL_K, window=th.event_window, per_term=tr.SITES_PER_TERM),
+        encoding="utf-8")
+    show.heading("syn.transfer.title", lang, level=3)
+    panel = ctx.panel()
+    sites = tr.site_effects(panel, window=th.event_window, anticipation=th.anticipation)
+    if sites.empty:
+        show.para("syn.transfer.none", lang, reason=t("syn.transfer.no_sites", lang))
+        return None
+    context = _unit_context(ctx, panel)
+    sites = tr.site_context(panel, context, sites)
+    names = dict(zip(context["unit"], context["nome"], strict=True)) if th.cluster == th.unit_level else {}
+    sites["label"] = _site_label(ctx, sites, names)
+    sites.to_parquet(ctx.data_dir / "sites.parquet", index=False)
+    show.para("syn.transfer.sites", lang, cluster=t(f"syn.transfer.cluster.{th.cluster}", lang), k=len(sites),
+              n=int(sites["n_units"].sum()), window=th.event_window)
+    fit, mods, summary = _pool_sites(ctx, sites)
+    groups = _show_contexts(ctx, sites)
+    ev = ctx.read_json("evidence.json") if (ctx.data_dir / "evidence.json").is_file() else {}
+    weak = ev.get("uncapped") is not None and ev["uncapped"] < WEAK_PADLOCKS
+    if weak:  # e.g. pre-trends rejected: the site effects inherit the bias of the design
+        show.para("syn.transfer.weak", lang, padlocks=ev["uncapped"])
+    summary["evidenza_debole"] = weak
+    effective = summary["efficace_tra_siti"] and not weak
+    worked = (_contexts_worked(groups, th.higher_is_better, th.disclosure_threshold, lang, th.unit_level)
+              if effective else [])
+    summary["contesti_efficaci"] = worked
+    if worked:
+        show.para("syn.transfer.worked_in", lang, contexts=", ".join(worked))
+    elif not summary["efficace_tra_siti"]:
+        show.para("syn.transfer.worked_none", lang)
+    elif not weak:  # weak evidence was explained above; its list is already labelled as similarity
+        show.para("syn.transfer.worked_no_group", lang)
+    cands = context[context["unit"].isin(panel.loc[panel["cohort"] == 0, "unit"].unique())]
+    ranked = tr.rank_candidates(fit, sites, cands, mods, th.higher_is_better, tr.national_scale(context),
+                                effective=effective)
+    ranked["motivi"] = _reasons(ctx, ranked, sites)
+    ranked["sito_simile"] = ranked["sito_simile"].map(sites.set_index("site")["label"])
+    out = ranked[[c for c in EXPORT_COLUMNS if c in ranked.columns]].rename(columns=EXPORT_NAMES)
+    out["prob_beneficio"] = 100 * out["prob_beneficio"]
+    out.insert(0, "tema", th.id)
+    out = _export_transfer(ctx, out)
+    _show_top(ctx, out)
+    summary["comuni_simili"] = [str(x) for x in out["nome"].head(5)]
+    ctx.write_json("transfer.json", summary)
+    return summary
+
+
+def _pool_sites(ctx: StageContext, sites: pd.DataFrame):
+    """Intercept-only pooling of the sites (shown), then the meta-regression used to predict.
+
+    Returns (fit or None for a single site, moderators, summary dict)."""
+    from osservatorio.exceptions import EstimationError
+    from osservatorio.synthesis import transfer as tr
+
+    th, lang = ctx.theme, ctx.lang
+    summary: dict = {"k": len(sites), "moderators": [], "pi_type": None}
+    if len(sites) < 2:
+        show.para("syn.transfer.single", lang)
+        summary["efficace_tra_siti"] = bool(tr.worked_mask(sites, th.higher_is_better)[0])
+        return None, [], summary
+    pooled = tr.fit_transfer(sites, [])
+    pitype = t(f"syn.transfer.pitype.{'riley' if pooled.pi_type == 'riley' else 'default'}", lang)
+    show.para("syn.transfer.pooled", lang, est=fmt_number(pooled.estimate, lang, 3),
+              unit=getattr(th.outcome_unit, lang), lo=fmt_number(pooled.ci_low, lang, 3),
+              hi=fmt_number(pooled.ci_high, lang, 3), i2=fmt_number(100 * pooled.i2, lang, 0),
+              pilo=fmt_number(pooled.pi_low, lang, 3), pihi=fmt_number(pooled.pi_high, lang, 3), pitype=pitype)
+    summary.update(estimate=pooled.estimate, ci_low=pooled.ci_low, ci_high=pooled.ci_high, i2=pooled.i2,
+                   tau2=pooled.tau2, pi_low=pooled.pi_low, pi_high=pooled.pi_high, pi_type=pooled.pi_type,
+                   efficace_tra_siti=bool(pooled.ci_low > 0 if th.higher_is_better else pooled.ci_high < 0))
+    mods = tr.choose_moderators(sites)
+    try:
+        fit = tr.fit_transfer(sites, mods) if mods else pooled
+    except EstimationError:
+        mods, fit = [], pooled
+    if mods:
+        show.para("syn.transfer.model", lang, mods=", ".join(t(f"syn.transfer.mod.{m}", lang) for m in mods),
+                  per_term=tr.SITES_PER_TERM, qmp=fmt_p(fit.qm_p_value, lang),
+                  r2=fmt_number(100 * (fit.r2 or 0), lang, 0))
+    else:
+        show.para("syn.transfer.model_none", lang, per_term=tr.SITES_PER_TERM)
+    summary["moderators"] = mods
+    _show_moderator_tests(ctx, sites)
+    return fit, mods, summary
+
+
+def _show_moderator_tests(ctx: StageContext, sites: pd.DataFrame) -> None:
+    from osservatorio.synthesis import transfer as tr
+
+    lang = ctx.lang
+    tests = tr.moderator_tests(sites, [tr.AREA, *tr.NUMERIC_MODERATORS])
+    if tests.empty:
+        return
+    show.para("syn.transfer.tests", lang)
+    show.table(pd.DataFrame({
+        t("syn.transfer.col.moderatore", lang): [
+            t(f"syn.transfer.mod.{m}", lang) + (f" {term[len(m):]}" if term != m else "")
+            for m, term in zip(tests["moderatore"], tests["termine"], strict=True)],
+        t("syn.transfer.col.stima", lang): tests["coefficiente"],
+        t("syn.transfer.col.ic", lang): [_interval(a, b, lang, 3) for a, b in
+                                         zip(tests["ci_low"], tests["ci_high"], strict=True)],
+        t("syn.transfer.col.p", lang): [fmt_p(p, lang) for p in tests["p_value"]]}), lang, digits=3)
+
+
+def _show_contexts(ctx: StageContext, sites: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Pooled effect by macro-area and size class; groups under the threshold suppressed."""
+    from osservatorio.synthesis import transfer as tr
+
+    th, lang = ctx.theme, ctx.lang
+    groups = {by: tr.subgroup_effects(sites, by) for by in (tr.AREA, tr.SIZE_CLASS)
+              if by in sites.columns and sites[by].notna().all()}
+    if not groups:
+        return groups
+    show.para("syn.transfer.contexts", lang, threshold=th.disclosure_threshold)
+    frame = pd.concat(groups.values(), ignore_index=True)
+    small = frame["n_units"] < th.disclosure_threshold
+    show.table(pd.DataFrame({
+        t("syn.transfer.col.livello", lang): frame["livello"], t("syn.transfer.col.k", lang): frame["k"],
+        t("syn.transfer.col.stima", lang): frame["estimate"].mask(small),
+        t("syn.transfer.col.ic", lang): ["–" if sm else _interval(a, b, lang, 3)
+                                         for a, b, sm in zip(frame["ci_low"], frame["ci_high"], small, strict=True)]}),
+        lang, digits=3)
+    return groups
+
+
+def _show_top(ctx: StageContext, out: pd.DataFrame) -> None:
+    """The first units of the list as a table, and the reasons for the first few in words."""
+    lang = ctx.lang
+    show.para("syn.transfer.top", lang, n=min(TOP_SHOWN, len(out)))
+    top = out.head(TOP_SHOWN)
+    show.table(pd.DataFrame({
+        t("syn.transfer.col.rank", lang): top["posizione"], t("syn.transfer.col.nome", lang): top["nome"],
+        t("transfer.codebook.regione", lang): top.get("regione", "–"),
+        t("syn.transfer.col.pred", lang): top["effetto_previsto"],
+        t("syn.transfer.col.pi", lang): [_interval(a, b, lang) for a, b in zip(top["ip_low"], top["ip_high"],
+                                                                                strict=True)],
+        t("syn.transfer.col.prudent", lang): top["effetto_prudente"],
+        t("syn.transfer.col.prob", lang): top["prob_beneficio"]}), lang, digits=2)
+    n = min(TOP_REASONS, len(out))
+    show.para("syn.transfer.top_reasons", lang, n=n)
+    show.markdown("\n".join(f"{r.posizione}. **{r.nome}** — {r.motivi}" for r in out.head(n).itertuples()))
+
+
+def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> pd.DataFrame:
+    """trasferibilita.csv (all rows) and trasferibilita.xlsx (list + column notes), rounded."""
+    lang = ctx.lang
+    digits = {"quota_over65_pct": 1, "ets_per_10000": 1, "distanza": 2, "prob_beneficio": 1}
+    out = out.round({c: digits.get(c, 3) for c in out.select_dtypes("number").columns if c != "popolazione"})
+    out.to_csv(ctx.run_dir / "trasferibilita.csv", index=False)
+    notes = pd.DataFrame({"colonna": list(out.columns),
+                          "significato": [t(f"transfer.codebook.{c}", lang) for c in out.columns]})
+    with pd.ExcelWriter(ctx.run_dir / "trasferibilita.xlsx", engine="openpyxl") as xw:
+        out.to_excel(xw, sheet_name="trasferibilita", index=False)
+        notes.to_excel(xw, sheet_name="codebook", index=False)
+        ws = xw.sheets["trasferibilita"]
+        ws.freeze_panes = "C2"
+        from openpyxl.utils import get_column_letter
+
+        for i, col in enumerate(out.columns, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = 110 if col == "motivi" else 14
+    return out
