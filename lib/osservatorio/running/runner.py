@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from osservatorio import paths
 from osservatorio.exceptions import InputError, RunError
+from osservatorio.running.kernel import KERNEL_NAME, ensure_kernel
 from osservatorio.running.provenance import fingerprint, git_commit, input_hashes, package_versions
 from osservatorio.themes import STAGE_NOTEBOOKS, Theme, load_theme
 
@@ -116,6 +117,7 @@ def execute_stages(prepared: PreparedRun, tmp_dir: Path,
     params = {**prepared.theme.notebook_parameters(), "run_dir": str(tmp_dir)}
     nb_out = tmp_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
+    ensure_kernel()
     records = []
     for stage in prepared.theme.stages:
         name = STAGE_NOTEBOOKS[stage]
@@ -125,7 +127,7 @@ def execute_stages(prepared: PreparedRun, tmp_dir: Path,
         record: dict[str, Any] = {"stage": stage, "notebook": name, "status": "success", "error": None}
         try:
             pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
-                                kernel_name="python3", progress_bar=False, cwd=str(tmp_dir), log_output=False,
+                                kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(tmp_dir), log_output=False,
                                 extra_arguments=KERNEL_ARGUMENTS)
         except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
             record["status"] = "failed"
