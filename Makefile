@@ -4,11 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+GITFILTER := $(VENV)/.git-filter
+NBSTRIPOUT := '$(CURDIR)/$(BIN)/python' -m nbstripout --keep-id
+# language_info as JupyterLab writes it on save, reduced to the committed {"name": "python"}
+NB_EXTRA_KEYS := $(addprefix metadata.language_info.,codemirror_mode file_extension mimetype nbconvert_exporter pygments_lexer version)
 WORKERS ?= 2
 THEME ?= coprogettazione-anziani
 
 .DEFAULT_GOAL := help
-.PHONY: help env demo-data demo test test-fast run batch site validate bench calibrate clean-outputs
+.PHONY: help env demo-data demo test test-fast run batch site validate lab bench calibrate clean-outputs
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -17,9 +21,21 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name osservatorio --display-name 'osservatorio (Python 3)' >/dev/null
 	@touch $(STAMP)
 
-env: $(STAMP) ## create the virtual environment .venv from pyproject.toml (once)
+# nbstripout as the git filter of *.ipynb (.gitattributes): opening, running and saving a
+# notebook in JupyterLab leaves git status clean. Skipped outside a git work tree.
+$(GITFILTER): Makefile $(STAMP)
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git config filter.nbstripout.clean "$(NBSTRIPOUT)"; \
+	  git config filter.nbstripout.smudge cat; \
+	  git config filter.nbstripout.extrakeys "$(NB_EXTRA_KEYS)"; \
+	  git config diff.ipynb.textconv "$(NBSTRIPOUT) -t"; \
+	fi
+	@touch $(GITFILTER)
+
+env: $(STAMP) $(GITFILTER) ## create the virtual environment .venv from pyproject.toml (once), register the kernel and git filter
 
 demo-data: $(STAMP) ## (re)generate the synthetic demo sources into data/demo (same seed, same bytes)
 	$(BIN)/osservatorio demo
@@ -28,10 +44,10 @@ demo: demo-data ## set up, run every demo theme in batch and build the site
 	$(BIN)/osservatorio batch --workers $(WORKERS)
 	@echo "Site index: $(CURDIR)/outputs/site/index.html"
 
-test: $(STAMP) ## set up and run the whole test suite (unit, notebooks with nbval, end to end)
+test: $(STAMP) $(GITFILTER) ## set up and run the whole test suite (unit, notebooks with nbval, end to end)
 	$(BIN)/python -m pytest tests --nbval-lax notebooks -q
 
-test-fast: $(STAMP) ## the suite without end-to-end batch runs and notebook execution
+test-fast: $(STAMP) $(GITFILTER) ## the suite without end-to-end batch runs and notebook execution
 	$(BIN)/python -m pytest tests -q -m "not e2e and not slow"
 
 run: demo-data ## run one theme: make run THEME=patti-beni-comuni
@@ -39,6 +55,9 @@ run: demo-data ## run one theme: make run THEME=patti-beni-comuni
 
 batch: demo-data ## run all themes (WORKERS=N processes)
 	$(BIN)/osservatorio batch --workers $(WORKERS)
+
+lab: $(STAMP) $(GITFILTER) ## open a theme's notebooks in JupyterLab: make lab THEME=patti-beni-comuni [STAGE=30]
+	$(BIN)/osservatorio lab $(THEME) $(STAGE)
 
 site: $(STAMP) ## rebuild outputs/site from the latest runs
 	$(BIN)/osservatorio site
