@@ -5,7 +5,7 @@ The shipped demo is one draw (seed 20261125) of the generator; whether each of i
 draw cannot say whether stage 30's intervals are calibrated. This script regenerates
 the whole demo with seeds ``--start .. --start + --seeds - 1`` (assignments, levels and
 noise all redrawn), runs stage 30's estimators exactly as the notebook does
-(``build_panel`` + ``estimate_design``, no papermill) and prints, per theme:
+(``build_panel`` + ``designs.for_theme(theme).estimate``, no papermill) and prints, per theme:
 
 - coverage of the headline interval of its ``att_simple`` ground truth (target 0.93-0.97
   over many seeds; the Monte Carlo standard error is printed);
@@ -37,7 +37,7 @@ def one_seed(seed: int) -> dict[str, dict]:
     from osservatorio.data.demo import build_demo, write_demo
     from osservatorio.data.sources import load_sources
     from osservatorio.indicators.panel import build_panel
-    from osservatorio.evaluate.steps import estimate_design
+    from osservatorio.evaluate import designs
     from osservatorio.themes import load_theme
 
     demo = build_demo(seed)
@@ -47,7 +47,7 @@ def one_seed(seed: int) -> dict[str, dict]:
         out = {}
         for tid in THEMES:
             theme = load_theme(tid)
-            est, _ = estimate_design(theme, build_panel(sources, theme))
+            est = designs.for_theme(theme).estimate(build_panel(sources, theme)).to_dict()
             h, truth = est["headline"], demo.ground_truth["themes"][tid]["att_simple"]
             out[tid] = {"estimate": h["estimate"], "se": h["se"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
                         "p_value": h["p_value"], "truth": truth,

@@ -1,7 +1,7 @@
 """Stage 30 on the demo data recovers the ground truth (data/demo/ground_truth.json).
 
 For each demo theme: build the analysis panel, run the design's estimators as stage 30
-does (``estimate_design``, no papermill) and compare with the generator's truth.
+does (``designs.for_theme(theme).estimate``, no papermill) and compare with the generator's truth.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from osservatorio.data.sources import load_sources
 from osservatorio.indicators.panel import build_panel
-from osservatorio.evaluate.steps import estimate_design
+from osservatorio.evaluate import designs
 from osservatorio.themes import load_theme
 
 THEMES = ["coprogettazione-anziani", "patti-beni-comuni", "finanza-sociale-neet", "case-comunita",
@@ -29,7 +29,7 @@ def demo(project_root):
     estimates = {}
     for tid in THEMES:
         theme = load_theme(tid)
-        estimates[tid] = estimate_design(theme, build_panel(sources, theme))[0]
+        estimates[tid] = designs.for_theme(theme).estimate(build_panel(sources, theme)).to_dict()
     return truth, estimates
 
 

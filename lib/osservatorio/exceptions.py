@@ -37,3 +37,12 @@ class RunError(OsservatorioError):
 
 class EstimationError(OsservatorioError):
     """An estimator cannot be computed on the data given (e.g. no treated units)."""
+
+
+class DesignError(InputError):
+    """A theme's design cannot work on its data (e.g. randomization inference when
+    adoption varies within clusters); found by ``validate`` before any notebook starts."""
+
+
+class StageOrderError(OsservatorioError):
+    """A stage needs a file that an earlier stage, run with the same parameters, writes."""

@@ -65,6 +65,16 @@ def theme_outputs_dir(theme_id: str) -> Path:
     return outputs_dir() / theme_id
 
 
+def interactive_dir(theme_id: str) -> Path:
+    """Notebooks and results of interactive work on a theme (JupyterLab), untracked."""
+    return theme_outputs_dir(theme_id) / "interactive"
+
+
+def interactive_dir(theme_id: str) -> Path:
+    """Run folder of a researcher's interactive session (``make lab``): never a batch run."""
+    return theme_outputs_dir(theme_id) / "interactive"
+
+
 def site_dir() -> Path:
     return outputs_dir() / "site"
 

@@ -1,4 +1,4 @@
-"""Stage 30 computations (steps.evaluation) on the demo data, without papermill."""
+"""Stage 30: the design objects on the demo data, without papermill, and the display helpers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from osservatorio.data.sources import load_sources
 from osservatorio.indicators.panel import build_panel
-from osservatorio.evaluate.steps import estimate_design, heterogeneity_table
+from osservatorio.evaluate import designs
 from osservatorio.themes import load_theme
 
 
@@ -22,7 +22,10 @@ def anziani(project_root):
 
 def test_estimates_and_frames_of_the_staggered_design(anziani):
     theme, panel = anziani
-    out, frames = estimate_design(theme, panel)
+    ev = designs.for_theme(theme).estimate(panel)
+    out, frames = ev.to_dict(), ev.frames
+    assert ev.staggered is not None and len(ev.staggered.aggregate("cohort")) == len(frames["cohorts"])
+    assert out["options"]["comparison"] == theme.comparison
     assert set(frames) == {"event_study", "cohorts", "att_gt"}
     ev = frames["event_study"]
     assert ev["event_time"].tolist() == list(range(-theme.event_window, theme.event_window + 1))
@@ -38,7 +41,8 @@ def test_estimates_and_frames_of_the_staggered_design(anziani):
 def test_heterogeneity_finds_the_small_comune_multiplier(anziani, project_root):
     """Truth: the effect is 1.5x in comuni <= 5,000 (ground_truth notes)."""
     theme, panel = anziani
-    table, tests = heterogeneity_table(theme, panel)
+    het = designs.for_theme(theme).heterogeneity(panel)
+    table, tests = het.table, het.tests
     small = table[table["moderatore"] == "piccolo_comune"].set_index("livello")["stima"]
     assert small["True"] / small["False"] == pytest.approx(1.5, abs=0.3)
     test = next(t for t in tests if t["moderatore"] == "piccolo_comune")
@@ -52,14 +56,14 @@ def test_heterogeneity_finds_the_small_comune_multiplier(anziani, project_root):
 
 def test_designs_without_subgroups_return_an_empty_table(project_root):
     theme = load_theme("citta-pilota")
-    table, tests = heterogeneity_table(theme, build_panel(load_sources(project_root / "data" / "demo"), theme))
-    assert table.empty and tests == []
+    het = designs.for_theme(theme).heterogeneity(build_panel(load_sources(project_root / "data" / "demo"), theme))
+    assert het.table.empty and het.tests == []
 
 
 @pytest.mark.parametrize("kind", ["callaway_santanna", "comparative_its", "twfe_wild_cluster_bootstrap",
                                   "randomization_inference", "synthetic_control", "twfe"])
 def test_inference_column_is_in_the_report_language(kind):
-    from osservatorio.evaluate.steps import _inference_text
+    from osservatorio.evaluate.show import _inference_text
 
     r = {"n_clusters": 107, "inference": "analytic influence function, t(106) critical values"}
     it, en = _inference_text(kind, r, "it"), _inference_text(kind, r, "en")
@@ -70,13 +74,14 @@ def test_inference_column_is_in_the_report_language(kind):
 
 
 def test_cohorts_with_one_treated_cluster_are_named():
-    from osservatorio.evaluate.steps import _cohorts_one_cluster, _one_cluster_args
-    from osservatorio.publishing.text import t
+    from osservatorio.evaluate.designs import cohorts_one_cluster
+    from osservatorio.evaluate.show import limit_texts
 
     panel = pd.DataFrame({"unit": ["a", "a", "b", "c", "d", "e"], "time": [1, 2, 1, 1, 1, 1],
                           "cohort": [24253, 24253, 24253, 24254, 24254, 0],
                           "cluster": ["P1", "P1", "P1", "P1", "P2", "P3"]})
-    assert _cohorts_one_cluster(panel) == [24253]  # 2021-02: units a and b, both in P1
-    args = _one_cluster_args({"cohorts_one_cluster": [24253]}, load_theme("case-comunita"))
-    assert args == {"n": 1, "cohorts": "2021-02"}
-    assert "2021-02" in t("eval.limits.one_cluster_cohorts", "it", **args)
+    assert cohorts_one_cluster(panel) == [24253]  # 2021-02: units a and b, both in P1
+    theme = load_theme("case-comunita")
+    texts = limit_texts(designs.for_theme(theme), {"cohorts_one_cluster": [24253], "n_treated_clusters": 20},
+                        theme, "it")
+    assert len(texts) == 2 and "2021-02" in texts[1]

@@ -158,15 +158,16 @@ def test_selection_steps_on_district_theme(project_root):
     from osservatorio.themes import load_theme
 
     th = load_theme("case-comunita")
-    ctx = open_stage(str(project_root / "outputs" / "test-selection"), **th.notebook_parameters())
+    ctx = open_stage("case-comunita", str(project_root / "outputs" / "test-selection"))
     cand = step.candidates(ctx)
     assert cand["unit"].str.startswith("DIS-").all()
-    prop = step.proposal(ctx)
+    prop = step.proposal(ctx, cand)
     assert len(prop) == th.selection.n_pilots
-    step.comparisons(ctx)
-    tab = step.power_analysis(ctx)
+    matches = step.comparisons(ctx, cand, prop)
+    power = step.power_analysis(ctx, cand, prop, matches)
+    tab = power["tabella"]
     assert set(tab["disegno"]) == {"post", "did"} and (tab["mde"] > 0).all()
-    out = step.export(ctx)
+    out = step.export(ctx, prop, matches, power)
     assert "distretto_sanitario" in out.columns and out["motivo"].str.len().gt(20).all()
     assert (ctx.run_dir / "proposta_pilota.xlsx").is_file()
     treated = set(ctx.panel().query("cohort > 0")["unit"])

@@ -133,11 +133,11 @@ def test_weak_evidence_names_no_context_where_it_worked(tmp_path, monkeypatch):
     is presented as one where the practice works, though the list is still exported. The
     report says why once, and does not also claim the pooled effect is unfavourable."""
     ctx = _run_folder(tmp_path)
-    ctx.write_json("evidence.json", {"maryland": 2, "padlocks": 0, "uncapped": 0, "reasons": []})
+    grade = {"maryland": 2, "padlocks": 0, "uncapped": 0, "reasons": []}
     shown = []
     real_para = step.show.para
     monkeypatch.setattr(step.show, "para", lambda key, *a, **k: (shown.append(key), real_para(key, *a, **k)))
-    summary = step.transferability(ctx)
+    summary = step.transferability(ctx, grade)
     assert summary["evidenza_debole"] and summary["contesti_efficaci"] == []
     assert summary["efficace_tra_siti"] and "syn.transfer.weak" in shown
     assert "syn.transfer.worked_none" not in shown and "syn.transfer.worked_no_group" not in shown

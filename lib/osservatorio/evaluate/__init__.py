@@ -2,11 +2,8 @@
 
 Functions are imported eagerly: several share their module's name (``twfe``), and the
 function, not the module, must be what ``from osservatorio.evaluate import twfe`` gives.
-Modules written separately are imported only if present (so the package imports while
-they are being added); when present, their import errors are not hidden.
+The designs (which estimators a theme's design uses) are in ``osservatorio.evaluate.designs``.
 """
-
-from importlib.util import find_spec
 
 from osservatorio.evaluate.covariance import Vcov, vcov_crv1, vcov_hc1, vcov_iid
 from osservatorio.evaluate.demean import demean, has_balanced_panel, singleton_mask
@@ -19,12 +16,19 @@ from osservatorio.evaluate.event_study import (
 from osservatorio.evaluate.heterogeneity import EqualityTest, by_moderator, equality_test
 from osservatorio.publishing.event_plots import plot_event_study
 from osservatorio.evaluate.results import EffectResult
+from osservatorio.evaluate.few_treated import randomization_inference, wild_cluster_bootstrap
+from osservatorio.evaluate.its import ItsResult, interrupted_time_series
+from osservatorio.evaluate.staggered import StaggeredResult, staggered_did
+from osservatorio.evaluate.synth import SynthResult, synthetic_control
 from osservatorio.evaluate.twfe import TwfeResult, twfe
 
 __all__ = [
     "EffectResult",
     "EqualityTest",
     "EventStudyResult",
+    "ItsResult",
+    "StaggeredResult",
+    "SynthResult",
     "PretrendTest",
     "TwfeResult",
     "Vcov",
@@ -33,28 +37,17 @@ __all__ = [
     "equality_test",
     "event_study",
     "has_balanced_panel",
+    "interrupted_time_series",
     "placebo_timing",
+    "randomization_inference",
     "plot_event_study",
     "singleton_mask",
+    "staggered_did",
+    "synthetic_control",
     "twfe",
     "vcov_crv1",
     "vcov_hc1",
     "vcov_iid",
+    "wild_cluster_bootstrap",
 ]
 
-if find_spec("osservatorio.evaluate.staggered") is not None:
-    from osservatorio.evaluate.staggered import StaggeredResult, staggered_did
-
-    __all__ += ["StaggeredResult", "staggered_did"]
-if find_spec("osservatorio.evaluate.few_treated") is not None:
-    from osservatorio.evaluate.few_treated import randomization_inference, wild_cluster_bootstrap
-
-    __all__ += ["randomization_inference", "wild_cluster_bootstrap"]
-if find_spec("osservatorio.evaluate.synth") is not None:
-    from osservatorio.evaluate.synth import SynthResult, synthetic_control
-
-    __all__ += ["SynthResult", "synthetic_control"]
-if find_spec("osservatorio.evaluate.its") is not None:
-    from osservatorio.evaluate.its import ItsResult, interrupted_time_series
-
-    __all__ += ["ItsResult", "interrupted_time_series"]

@@ -1,5 +1,10 @@
 """TWFE event study with leads and lags, a joint pre-trend test and placebo timing.
 
+Why it stays without a design using it: it is the event study of a single adoption date
+(the reference tools' ``feols(y ~ i(rel_time) | unit + time)``, checked against them),
+for researchers who want it beside the staggered estimator; the designs use the
+Callaway-Sant'Anna event aggregation, which is not biased under staggered adoption.
+
 ``event_study`` regresses the outcome on event-time indicators ``1[t - cohort = k]``
 for treated units, with unit and period effects absorbed (see ``twfe``), omitting the
 reference period ``ref`` (default -1, the period before adoption). Never-treated units

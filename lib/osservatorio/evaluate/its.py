@@ -1,5 +1,10 @@
 """Interrupted time series: segmented regression with seasonality and HAC errors.
 
+Why it stays without a design using it: it is the single-series ITS of the design
+document (one monthly series, no comparison group), checked against R ``sandwich``, for
+researchers who have one treated series only; the designs use the comparative ITS
+(``comparative_its``), whose HAC errors were too small on the aligned gap.
+
 For one monthly (or yearly) series, e.g. monthly new registrations in a province:
 
     y_t = a + b t + c post_t + d (t - t0) post_t [+ seasonal terms] + e_t

@@ -62,9 +62,10 @@ def _outcomes(ctx: StageContext) -> pd.DataFrame:
     return outcome_by_unit(ctx.sources["esiti"], th.outcome, th.period_start, th.period_end)
 
 
-def indicators(ctx: StageContext) -> pd.DataFrame:
-    """Indicators per comune and per area (all five levels written to the run folder and
-    to indicatori.xlsx); tables by macro-area and region."""
+def indicators(ctx: StageContext) -> dict[str, pd.DataFrame]:
+    """Indicators per comune and per area: a frame per level (``"comune"`` and the five
+    area levels), written to the run folder and to indicatori.xlsx; tables by macro-area
+    and region."""
     th, lang = ctx.theme, ctx.lang
     outcome = _outcomes(ctx)
     ind = comune_indicators(ctx.sources.tables, th.id, outcome)
@@ -86,26 +87,25 @@ def indicators(ctx: StageContext) -> pd.DataFrame:
     _show(macro[sections].reset_index(), lang, digits=2, caption=t("ind.table.sections", lang))
     acts = [c for c in macro.columns if c.startswith("atti_") and c.endswith("_n")]
     _show(macro[acts].reset_index(), lang, digits=0, caption=t("ind.table.acts", lang))
-    return ind
+    return {"comune": ind, **areas}
 
 
-def _unit_values(ctx: StageContext, column: str) -> pd.Series:
+def _unit_values(indicators: dict[str, pd.DataFrame], level: str, column: str) -> pd.Series:
     """``column`` at the theme's unit level, painted on the comuni (codice_istat index)."""
-    ind = pd.read_parquet(ctx.data_dir / "indicatori_comuni.parquet")
-    level = ctx.theme.unit_level
+    ind = indicators["comune"]
     if level == "comune":
         return ind.set_index("codice_istat")[column]
-    area = pd.read_parquet(ctx.data_dir / f"indicatori_{level}.parquet").set_index(level)[column]
+    area = indicators[level].set_index(level)[column]
     return ind.set_index("codice_istat")[level].map(area)
 
 
-def indicator_map(ctx: StageContext) -> None:
+def indicator_map(ctx: StageContext, indicators: dict[str, pd.DataFrame]) -> None:
     """Choropleths on the 2023 boundaries: Third Sector density and the theme's outcome
-    at the end of the window (pilots outlined)."""
+    at the end of the window (pilots outlined), from the frames of ``indicators``."""
     from osservatorio.publishing.maps import choropleth
 
     th, lang = ctx.theme, ctx.lang
-    ind = pd.read_parquet(ctx.data_dir / "indicatori_comuni.parquet")
+    ind = indicators["comune"]
     pilots = ind.loc[ind["pilota_n"] > 0, "codice_istat"].tolist() if "pilota_n" in ind.columns else []
     show.heading("ind.map.heading", lang, level=3)
     if "ets_per_10000" in ind.columns:
@@ -114,7 +114,7 @@ def indicator_map(ctx: StageContext) -> None:
                          cmap="YlGnBu", highlight=pilots, missing_label=t("ind.map.missing", lang))
         ctx.save_figure(fig, "mappa_ets")
         show.figure(fig)
-    outcome = _unit_values(ctx, "esito_fine").dropna()
+    outcome = _unit_values(indicators, th.unit_level, "esito_fine").dropna()
     if len(outcome):
         lo, hi = outcome.quantile([0.02, 0.98])
         fig = choropleth(outcome.clip(lo, hi), t("ind.map.outcome", lang, outcome=getattr(th.outcome_label, lang),
@@ -126,7 +126,7 @@ def indicator_map(ctx: StageContext) -> None:
     show.para("ind.map.note", lang)
 
 
-def network(ctx: StageContext) -> dict:
+def network(ctx: StageContext, indicators: dict[str, pd.DataFrame]) -> dict:
     """Governance network of the theme (acts with tema == theme id; all acts if none):
     measures, the most connected entities, and a map of comuni sharing partners."""
     from osservatorio.publishing.maps import network_map
@@ -146,7 +146,7 @@ def network(ctx: StageContext) -> dict:
     if edges.empty:
         show.para("ind.net.none", lang)
         return stats
-    names = ind_names(ctx)
+    names = ind_names(indicators)
     per_comune = comune_measures(edges)
     per_comune.rename_axis("codice_istat").reset_index().assign(
         comune=lambda d: d["codice_istat"].map(names)).to_csv(ctx.run_dir / "rete_comuni.csv", index=False)
@@ -177,20 +177,19 @@ def network(ctx: StageContext) -> dict:
     return stats
 
 
-def ind_names(ctx: StageContext) -> pd.Series:
-    ind = pd.read_parquet(ctx.data_dir / "indicatori_comuni.parquet", columns=["codice_istat", "comune"])
-    return ind.set_index("codice_istat")["comune"]
+def ind_names(indicators: dict[str, pd.DataFrame]) -> pd.Series:
+    return indicators["comune"].set_index("codice_istat")["comune"]
 
 
-def districts(ctx: StageContext) -> pd.DataFrame | None:
+def districts(ctx: StageContext, indicators: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     """For themes analysed by health or social district: each district with its comuni
     and the district-level indicators (nothing for comune-level themes)."""
     th, lang = ctx.theme, ctx.lang
     level = th.unit_level
     if level == "comune":
         return None
-    ind = pd.read_parquet(ctx.data_dir / "indicatori_comuni.parquet")
-    area = pd.read_parquet(ctx.data_dir / f"indicatori_{level}.parquet")
+    ind = indicators["comune"]
+    area = indicators[level].copy()
     members = ind.dropna(subset=[level]).sort_values("popolazione", ascending=False).groupby(level)["comune"]
     area["elenco_comuni"] = area[level].map(members.agg(lambda s: ", ".join(s.head(6)) + (" ..." if len(s) > 6 else "")))
     panel = ctx.panel()
@@ -235,14 +234,14 @@ def outcome_trends(ctx: StageContext) -> pd.DataFrame:
     return summary
 
 
-def gaps(ctx: StageContext) -> pd.DataFrame:
+def gaps(ctx: StageContext, indicators: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Units with the largest gaps: on the theme's outcome (unfavourable side of the
     weighted mean, end of the window) and on Third Sector density."""
     th, lang = ctx.theme, ctx.lang
-    ind = pd.read_parquet(ctx.data_dir / "indicatori_comuni.parquet")
+    ind = indicators["comune"]
     show.heading("ind.gaps.title", lang, level=3)
     level = th.unit_level
-    table = ind if level == "comune" else pd.read_parquet(ctx.data_dir / f"indicatori_{level}.parquet")
+    table = ind if level == "comune" else indicators[level]
     key = ["codice_istat", "comune", "sigla_provincia"] if level == "comune" else [level, "comuni"]
     min_pop = 5_000 if level == "comune" else 0
     out = largest_gaps(table, "esito_fine", th.higher_is_better, n=10, min_population=min_pop, weight="esito_peso")

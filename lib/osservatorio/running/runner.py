@@ -2,7 +2,7 @@
 
 ``run_theme`` is the one orchestrating function; it calls small named steps in order:
 ``prepare_run`` (theme + sources validated before any notebook starts), ``execute_stages``,
-``render_outputs``, ``write_manifest``, ``publish_run``. The run folder is written as
+``render_report``, ``write_manifest``, ``publish_run``. The run folder is written as
 ``outputs/<theme>/.tmp-<run-id>`` and renamed to ``outputs/<theme>/<run-id>`` when complete;
 ``outputs/<theme>/latest`` points to the newest successful run.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from osservatorio import paths
-from osservatorio.exceptions import InputError, RunError
+from osservatorio.exceptions import InputError
 from osservatorio.running.kernel import KERNEL_NAME, ensure_kernel
 from osservatorio.running.provenance import fingerprint, git_commit, input_hashes, package_versions
 from osservatorio.themes import STAGE_NOTEBOOKS, Theme, load_theme
@@ -51,6 +51,13 @@ class PreparedRun:
     theme_file: Path
     inputs: dict[str, str]
     fingerprint: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def theme_ref(self) -> str:
+        """How the notebooks load the theme: its id when it is in params/themes, else its file."""
+        in_themes = self.theme_file.parent.resolve() == paths.themes_dir().resolve()
+        return self.theme.id if in_themes and self.theme_file.stem == self.theme.id else str(self.theme_file)
 
 
 def ensure_demo_data() -> None:
@@ -72,9 +79,26 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> P
     folder = paths.sources_dir(t.data_source)
     if not folder.is_dir():
         raise InputError(f"{folder}: data folder not found for data_source={t.data_source!r}")
-    check_theme_data(t, load_sources(folder))
+    sources = load_sources(folder)
+    check_theme_data(t, sources)
+    check_design(t, sources)
     return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=input_hashes(t),
-                       fingerprint=fingerprint(t, input_hashes(t)))
+                       fingerprint=fingerprint(t, input_hashes(t)), overrides=dict(overrides or {}))
+
+
+def check_design(theme: Theme, sources) -> None:
+    """The theme's design must be able to work on its panel (else exit 2 before any notebook),
+    with the reason and what would work instead."""
+    from osservatorio.evaluate import designs
+    from osservatorio.exceptions import DesignError
+    from osservatorio.indicators.panel import build_panel
+
+    if 30 not in theme.stages:
+        return
+    problems = designs.for_theme(theme).check(build_panel(sources, theme))
+    if problems:
+        raise DesignError(f"theme {theme.id}: design '{theme.design}' cannot work on its data:\n  "
+                          + "\n  ".join(problems))
 
 
 def check_theme_data(theme: Theme, sources) -> None:
@@ -114,7 +138,7 @@ def execute_stages(prepared: PreparedRun, tmp_dir: Path,
     """Execute each stage notebook in order; stop at the first failure (kept, with its error)."""
     import papermill as pm
 
-    params = {**prepared.theme.notebook_parameters(), "run_dir": str(tmp_dir)}
+    params = {"theme_id": prepared.theme_ref, "run_dir": str(tmp_dir), "overrides": prepared.overrides}
     nb_out = tmp_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
     ensure_kernel()
@@ -145,13 +169,6 @@ def _short_error(exc: Exception) -> str:
     name = getattr(exc, "ename", type(exc).__name__)
     value = getattr(exc, "evalue", str(exc))
     return f"{name}: {value}"[:2000]
-
-
-def render_outputs(prepared: PreparedRun, tmp_dir: Path, manifest: dict[str, Any]) -> None:
-    """Report HTML (even for a failed run: it shows the error) and findings exports."""
-    from osservatorio.publishing.report import render_report
-
-    render_report(prepared.theme, tmp_dir, manifest)
 
 
 def write_manifest(tmp_dir: Path, manifest: dict[str, Any]) -> None:
@@ -203,7 +220,9 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
         manifest.update(stages=stages, status="failed" if failed else "success",
                         error=failed[0]["error"] if failed else None)
         try:
-            render_outputs(prepared, tmp_dir, manifest)
+            from osservatorio.publishing.report import render_report
+
+            render_report(prepared.theme, tmp_dir, manifest)
         except Exception as exc:
             manifest.update(status="failed", error=f"report: {_short_error(exc)}",
                             report_traceback=traceback.format_exc()[-4000:])
@@ -221,17 +240,3 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
     final = publish_run(tid, tmp_dir, run_id, success=manifest["status"] == "success")
     return RunOutcome(tid, manifest["status"], final, manifest.get("error"), manifest["duration_s"],
                       manifest.get("stages", []))
-
-
-def clean_stale_tmp(theme_id: str) -> int:
-    """Remove temporary run folders left by a crash (never visible as runs)."""
-    n = 0
-    for d in paths.theme_outputs_dir(theme_id).glob(f"{TMP_PREFIX}*"):
-        shutil.rmtree(d, ignore_errors=True)
-        n += 1
-    return n
-
-
-def raise_if_failed(outcome: RunOutcome) -> None:
-    if outcome.status == "failed":
-        raise RunError(f"theme {outcome.theme_id} failed: {outcome.error}")

@@ -1,29 +1,47 @@
 """What a stage notebook needs: its theme, run folder, sources and the analysis panel.
 
-Notebooks call ``open_stage(**parameters)`` once; everything they hand to later stages
-goes through files in ``run_dir/data`` (parquet/JSON), never through hidden state.
+A notebook opens its stage in one line, ``stage = open_stage(theme_id, run_dir, overrides)``:
+the theme file is loaded and validated from its id, the overrides on top. Stages hand data
+to each other through files in ``<run folder>/data`` (parquet, JSON), never through hidden
+state.
+
+In a batch run the runner gives the run folder. Interactively (``run_dir`` empty, or the
+theme's interactive folder) the run folder is
+``outputs/<theme>/interactive/<key>/``, where the key hashes every theme parameter and
+the content of the source files: changing the outcome, the cluster, a period or a data
+file opens a new folder, so a panel or an estimate made with other parameters is never
+reused. Each interactive folder has a ``manifest.json`` with the parameters, the
+overrides, the source hashes and the stages opened.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from osservatorio import paths
-from osservatorio.data.sources import Sources, load_sources
-from osservatorio.indicators.panel import build_panel
-from osservatorio.themes import Theme
+from osservatorio.data.sources import Sources, load_sources, source_hashes
+from osservatorio.themes import Theme, load_theme
+
+KEY_LENGTH = 12  # hex digits of the interactive folder key
 
 
 @dataclass
 class StageContext:
+    """An open stage: the validated theme, the run folder and, on demand, the sources and
+    the analysis panel."""
+
     theme: Theme
     run_dir: Path
+    overrides: dict[str, Any] = field(default_factory=dict)
+    interactive: bool = False
 
     @property
     def lang(self) -> str:
@@ -46,13 +64,22 @@ class StageContext:
         return load_sources(paths.sources_dir(self.theme.data_source))
 
     def panel(self) -> pd.DataFrame:
-        """The analysis panel, from the run folder if an earlier stage wrote it."""
+        """The analysis panel, from the run folder if an earlier stage wrote it (the folder
+        is specific to the parameters), else built from the sources and saved."""
         path = self.data_dir / "panel.parquet"
         if path.is_file():
             return pd.read_parquet(path)
+        from osservatorio.indicators.panel import build_panel
+
         panel = build_panel(self.sources, self.theme)
-        panel.to_parquet(path, index=False)
+        tmp = path.with_suffix(".parquet.tmp")
+        panel.to_parquet(tmp, index=False)
+        tmp.replace(path)
         return panel
+
+    def options_record(self) -> dict[str, Any]:
+        """The parameters that produced this stage's results (recorded with them)."""
+        return {"parameters": self.theme.notebook_parameters(), "overrides": self.overrides}
 
     def write_json(self, name: str, obj: Any) -> Path:
         path = self.data_dir / name
@@ -64,10 +91,27 @@ class StageContext:
     def read_json(self, name: str) -> Any:
         return json.loads((self.data_dir / name).read_text(encoding="utf-8"))
 
+    def require(self, name: str, stage: int) -> Path:
+        """A file an earlier stage wrote in this run folder, or a clear error naming the
+        notebook to run first (with these parameters)."""
+        from osservatorio.exceptions import StageOrderError
+        from osservatorio.themes import STAGE_NOTEBOOKS
+
+        path = self.data_dir / name
+        if not path.is_file():
+            raise StageOrderError(f"{path} not found: run {STAGE_NOTEBOOKS[stage]} first with the same theme and "
+                                  f"overrides ({self.theme.id}, {self.overrides or 'no overrides'})")
+        return path
+
     def save_figure(self, fig, name: str) -> Path:
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         return path
+
+    def __repr__(self) -> str:
+        mode = "interactive" if self.interactive else "run"
+        return (f"<stage of theme {self.theme.id!r} ({self.theme.design}, outcome {self.theme.outcome!r}); "
+                f"{mode} folder {self.run_dir}>")
 
 
 def _json_default(obj):
@@ -84,13 +128,43 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj)}")
 
 
-def open_stage(run_dir: str = "", **theme_params: Any) -> StageContext:
-    """Validate the parameters as a theme and open the run folder.
+def interactive_key(theme: Theme, hashes: dict[str, str]) -> str:
+    """Hash of every theme parameter and of the source files' content."""
+    blob = json.dumps({"theme": theme.notebook_parameters(), "sources": hashes}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
 
-    ``run_dir`` empty (interactive use in JupyterLab) means
-    ``outputs/<theme>/interactive``.
+
+def _record_interactive(folder: Path, theme: Theme, overrides: dict, hashes: dict, stage: int | None) -> None:
+    """Create or update the interactive folder's manifest.json."""
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {
+        "mode": "interactive", "theme": theme.id, "parameters": theme.notebook_parameters(),
+        "overrides": overrides, "inputs": hashes, "synthetic_data": theme.data_source == "demo", "stages": {}}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest.setdefault("stages", {})[str(stage or "?")] = {"opened_at": now}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def open_stage(theme_id: str, run_dir: str | Path = "", overrides: dict[str, Any] | None = None,
+               stage: int | None = None) -> StageContext:
+    """Load and validate the theme ``theme_id`` (an id in params/themes or a theme file),
+    apply ``overrides`` (theme keys, e.g. ``{"cluster": "regione"}``) and open the run folder.
+
+    ``run_dir`` empty (or the theme's interactive folder) opens the interactive folder
+    keyed on the parameters and the data (module docstring); a bad theme or override
+    raises ThemeError naming the key and what is allowed.
     """
-    theme = Theme.model_validate(theme_params)
-    folder = Path(run_dir) if run_dir else paths.theme_outputs_dir(theme.id) / "interactive"
+    overrides = dict(overrides or {})
+    theme = load_theme(theme_id, overrides)
+    base = paths.interactive_dir(theme.id)
+    if not run_dir or Path(run_dir).resolve() == base.resolve():
+        hashes = source_hashes(paths.sources_dir(theme.data_source))
+        folder = base / interactive_key(theme, hashes)
+        folder.mkdir(parents=True, exist_ok=True)
+        _record_interactive(folder, theme, overrides, hashes, stage)
+        return StageContext(theme=theme, run_dir=folder, overrides=overrides, interactive=True)
+    folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return StageContext(theme=theme, run_dir=folder)
+    return StageContext(theme=theme, run_dir=folder, overrides=overrides)

@@ -127,10 +127,10 @@ def _reason(r: pd.Series, th, lang: str) -> str:
              median=fmt_number(r["mediana_strato"], lang, 2), rules=_rules_text(th.selection, lang))
 
 
-def proposal(ctx: StageContext) -> pd.DataFrame:
-    """The stratified proposal with the reason each unit was chosen."""
+def proposal(ctx: StageContext, candidates: pd.DataFrame) -> pd.DataFrame:
+    """The stratified proposal among the ranked ``candidates``, with the reason each unit was chosen."""
     th, lang = ctx.theme, ctx.lang
-    cand = pd.read_parquet(ctx.data_dir / "candidati.parquet")
+    cand = candidates
     prop = stratified_proposal(cand, th.selection.n_pilots)
     prop["motivo"] = prop.apply(lambda r: _reason(r, th, lang), axis=1)
     prop.to_parquet(ctx.data_dir / "proposta.parquet", index=False)
@@ -141,12 +141,12 @@ def proposal(ctx: StageContext) -> pd.DataFrame:
     return prop
 
 
-def comparisons(ctx: StageContext) -> pd.DataFrame:
-    """Matched comparison units and the balance table before/after matching."""
+def comparisons(ctx: StageContext, candidates: pd.DataFrame, proposal: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Matched comparison units for the ``proposal`` among the other ``candidates``, and the
+    balance table before/after matching: ``{"confronti": ..., "bilanciamento": ...}``."""
     th, lang = ctx.theme, ctx.lang
     sel = th.selection
-    cand = pd.read_parquet(ctx.data_dir / "candidati.parquet")
-    prop = pd.read_parquet(ctx.data_dir / "proposta.parquet")
+    cand, prop = candidates, proposal
     covs = [c for c in MATCH_COVARIATES if cand[c].notna().all() and cand[c].std() > 0]
     pool = cand[~cand["unit"].isin(prop["unit"])].reset_index(drop=True)
     matched = match(prop, pool, covs, sel.matching, sel.caliper, sel.n_matches)
@@ -166,19 +166,19 @@ def comparisons(ctx: StageContext) -> pd.DataFrame:
     _show(bal, lang, digits=3, caption=t("sel.balance", lang))
     worst = bal["smd_dopo"].abs().max()
     show.para("sel.balance.ok" if worst < 0.1 else "sel.balance.warn", lang, worst=fmt_number(worst, lang, 2))
-    return matched
+    return {"confronti": matched, "bilanciamento": bal}
 
 
-def power_analysis(ctx: StageContext) -> pd.DataFrame:
+def power_analysis(ctx: StageContext, candidates: pd.DataFrame, proposal: pd.DataFrame,
+                   matches: dict[str, pd.DataFrame]) -> dict:
     """Power and MDE of the planned design: proposed and matched units, the theme's
-    planned periods, ICC and variance estimated on the eligible units' outcome data."""
+    planned periods, ICC and variance estimated on the eligible units' outcome data.
+    Returns ``{"tabella": MDE by design, "sintesi": the figures exported}``."""
     import matplotlib.pyplot as plt
 
     th, lang = ctx.theme, ctx.lang
     sel = th.selection
-    prop = pd.read_parquet(ctx.data_dir / "proposta.parquet")
-    matched = pd.read_parquet(ctx.data_dir / "confronti.parquet")
-    cand = pd.read_parquet(ctx.data_dir / "candidati.parquet", columns=["unit"])
+    prop, matched, cand = proposal, matches["confronti"], candidates[["unit"]]
     panel = ctx.panel()
     est = panel_icc(panel[panel["unit"].isin(cand["unit"])])  # the units the design would draw from
     n_t, n_c = len(prop), max(len(matched), 1)
@@ -216,14 +216,13 @@ def power_analysis(ctx: StageContext) -> pd.DataFrame:
     fig.tight_layout()
     ctx.save_figure(fig, "potenza")
     show.figure(fig)
-    return tab
+    return {"tabella": tab, "sintesi": result}
 
 
-def export(ctx: StageContext) -> pd.DataFrame:
+def export(ctx: StageContext, proposal: pd.DataFrame, matches: dict[str, pd.DataFrame], power: dict) -> pd.DataFrame:
     """The proposal with matched comparisons and reasons, as CSV and XLSX, and the methods text."""
     th, lang = ctx.theme, ctx.lang
-    prop = pd.read_parquet(ctx.data_dir / "proposta.parquet")
-    matched = pd.read_parquet(ctx.data_dir / "confronti.parquet")
+    prop, matched = proposal, matches["confronti"]
     comp = matched.groupby("unit_pilota").agg(confronto=("unit_confronto", lambda s: "; ".join(s)),
                                               nome_confronto=("nome_confronto", lambda s: "; ".join(s)))
     cols = ["unit", "nome", "regione", "ripartizione", "classe_ampiezza", "popolazione", "quota_over65",
@@ -235,8 +234,8 @@ def export(ctx: StageContext) -> pd.DataFrame:
     with pd.ExcelWriter(ctx.run_dir / "proposta_pilota.xlsx") as xl:
         out.to_excel(xl, sheet_name="proposta", index=False)
         matched.to_excel(xl, sheet_name="confronti", index=False)
-        pd.read_csv(ctx.run_dir / "bilanciamento.csv").to_excel(xl, sheet_name="bilanciamento", index=False)
-        pd.DataFrame([ctx.read_json("potenza.json")]).to_excel(xl, sheet_name="potenza", index=False)
+        matches["bilanciamento"].to_excel(xl, sheet_name="bilanciamento", index=False)
+        pd.DataFrame([power["sintesi"]]).to_excel(xl, sheet_name="potenza", index=False)
     show.para("sel.export", lang)
     (ctx.data_dir / "methods_20.md").write_text(t("sel.methods", lang), encoding="utf-8")
     return out

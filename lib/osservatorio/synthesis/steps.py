@@ -1,7 +1,15 @@
-"""Stage 40 steps: pool cohorts, grade the evidence, write the theme's findings."""
+"""Stage 40: pool cohorts, grade the evidence, transferability, the theme's finding.
+
+Each step takes the open stage and the results of the steps before it as arguments
+(``pooled = pool_cohorts(stage)``, ``grade = evidence(stage, pooled)``, ...), reads only
+what stage 30 handed over (``estimates.json``, ``cohorts.parquet``, ...), displays in the
+report's language and returns its result; the files it writes are for the report and
+the exports, never read back by a later cell of this stage.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -10,11 +18,6 @@ from osservatorio.publishing import show
 from osservatorio.synthesis.findings import Finding, Subgroup, verdict, write_theme_findings
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, fmt_p, t
-
-# The design of a theme as the evidence rules name it.
-DESIGN_FOR_EVIDENCE = {"staggered_did": "staggered_did", "did_few_treated": "did_few_treated",
-                       "event_study_its": "event_study_its", "synthetic_control": "synthetic_control"}
-
 
 def pool_cohorts(ctx: StageContext) -> dict | None:
     """Random-effects meta-analysis of the cohort effects (REML), with a forest plot."""
@@ -70,15 +73,16 @@ def _reason_text(reason, lang: str) -> str:
     return f"{rule_text(reason.code, lang)} ({amount})"
 
 
-def evidence(ctx: StageContext) -> dict:
-    """Maryland level and padlocks from the design and the diagnostics of stage 30."""
+def evidence(ctx: StageContext, pooled: dict | None = None) -> dict:
+    """Maryland level and padlocks from the design, the diagnostics of stage 30 and the
+    heterogeneity of the pooled cohorts (``pooled``, from ``pool_cohorts``)."""
     from osservatorio.synthesis import ci_width_ratio, maryland_level, padlocks, rules_table
 
     th, lang = ctx.theme, ctx.lang
-    est = ctx.read_json("estimates.json")
+    est = _estimates(ctx)
     h = est["headline"]
-    level = maryland_level(DESIGN_FOR_EVIDENCE[th.design])
-    meta = ctx.read_json("meta_cohorts.json") if (ctx.data_dir / "meta_cohorts.json").is_file() else {}
+    level = maryland_level(th.design)
+    meta = pooled or {}
     rating = padlocks(level, n_treated_clusters=est.get("n_treated_clusters"),
                       pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")),
                       placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")),
@@ -103,28 +107,37 @@ def _costs(ctx: StageContext) -> tuple[float | None, int | None]:
     return cost, ben
 
 
-def _caveats(ctx: StageContext, est: dict) -> list[str]:
-    th, lang = ctx.theme, ctx.lang
-    notes = [t(f"eval.limits.{th.design}", lang)]
-    p = (est.get("pretrend") or {}).get("p_value")
-    if p is not None and p == p and p < 0.05:
-        notes.append(t("eval.limits.pretrend_failed", lang))
-    if est.get("n_treated_clusters", 99) < 10:
-        notes.append(t("eval.limits.few_clusters", lang, n=est["n_treated_clusters"]))
-    if est.get("cohorts_one_cluster"):
-        from osservatorio.evaluate.steps import _one_cluster_args
+def _estimates(ctx: StageContext) -> dict:
+    """What stage 30 handed over, checked to come from the same theme parameters."""
+    from osservatorio.exceptions import StageOrderError
 
-        notes.append(t("eval.limits.one_cluster_cohorts", lang, **_one_cluster_args(est, th)))
+    est = json.loads(ctx.require("estimates.json", 30).read_text(encoding="utf-8"))
+    made = (est.get("theme_options") or {}).get("parameters")
+    now = ctx.theme.notebook_parameters()
+    if made is not None and made != now:
+        changed = sorted(k for k in now if made.get(k) != now[k])
+        raise StageOrderError(f"{ctx.data_dir / 'estimates.json'} was made with other values of "
+                              f"{', '.join(changed)}: rerun 30_evaluation with these parameters first")
+    return est
+
+
+def _caveats(ctx: StageContext, est: dict) -> list[str]:
+    from osservatorio.evaluate import designs
+    from osservatorio.evaluate.show import limit_texts
+
+    th, lang = ctx.theme, ctx.lang
+    notes = limit_texts(designs.for_theme(th), est, th, lang)
     if th.data_source == "demo":
         notes.append(t("banner.synthetic", lang, seed=th.seed))
     return notes
 
 
-def write_findings(ctx: StageContext) -> Finding:
-    """The theme's finding record, suppressed, as findings.json and findings.csv."""
+def write_findings(ctx: StageContext, grade: dict, transfer: dict | None = None) -> Finding:
+    """The theme's finding record, suppressed, as findings.json and findings.csv, from
+    the evidence grade (``evidence``) and the transferability summary (``transferability``)."""
     th, lang = ctx.theme, ctx.lang
-    est = ctx.read_json("estimates.json")
-    ev = ctx.read_json("evidence.json")
+    est = _estimates(ctx)
+    ev = grade
     h = est["headline"]
     panel = ctx.panel()
     het = []
@@ -140,8 +153,7 @@ def write_findings(ctx: StageContext) -> Finding:
         contexts += sorted(set(treated["classe_ampiezza"].dropna().astype(str)))
     cost, ben = _costs(ctx)
     base = est.get("baseline")
-    tr_path = ctx.data_dir / "transfer.json"
-    transfer = ctx.read_json("transfer.json") if tr_path.is_file() else {}
+    transfer = transfer or {}
     from osservatorio.indicators.panel import int_to_period
 
     finding = Finding(
@@ -260,9 +272,11 @@ def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, th
     return out
 
 
-def transferability(ctx: StageContext) -> dict | None:
+def transferability(ctx: StageContext, grade: dict | None = None) -> dict | None:
     """Where the practice worked (meta-regression of site effects on context) and the
-    ranked list of untreated units most like those places: trasferibilita.csv/.xlsx."""
+    ranked list of untreated units most like those places: trasferibilita.csv/.xlsx.
+    With weak evidence (``grade`` from ``evidence``) no context is named as one where
+    the practice worked."""
     from osservatorio.synthesis import transfer as tr
 
     th, lang = ctx.theme, ctx.lang
@@ -284,7 +298,7 @@ def transferability(ctx: StageContext) -> dict | None:
               n=int(sites["n_units"].sum()), window=th.event_window)
     fit, mods, summary = _pool_sites(ctx, sites)
     groups = _show_contexts(ctx, sites)
-    ev = ctx.read_json("evidence.json") if (ctx.data_dir / "evidence.json").is_file() else {}
+    ev = grade or {}
     weak = ev.get("uncapped") is not None and ev["uncapped"] < WEAK_PADLOCKS
     if weak:  # e.g. pre-trends rejected: the site effects inherit the bias of the design
         show.para("syn.transfer.weak", lang, padlocks=ev["uncapped"])

@@ -1,0 +1,189 @@
+"""Stage 30 display: the results of a design shown in the report's language.
+
+Each helper takes result objects (an ``Evaluation``, a placebo record, a
+``Heterogeneity``) and the open stage (for the language, the theme's labels and the
+figures folder), displays through ``osservatorio.publishing.show`` and returns nothing,
+so a cell never echoes a raw dict or frame. ``save`` writes what stage 40 reads, once, at
+the end of the notebook.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from osservatorio.evaluate.designs import Design, Evaluation, Heterogeneity, effect_dict, for_theme
+from osservatorio.publishing import show
+from osservatorio.publishing.text import fmt_number, fmt_p, t
+from osservatorio.running.stage import StageContext
+
+
+def _inference_text(kind: str, r: dict, lang: str) -> str:
+    """How the row's interval was obtained, in the report's language (the estimators'
+    own ``inference`` strings are English and stay in estimates.json)."""
+    g = r.get("n_clusters")
+    if kind == "callaway_santanna" and "t(" not in (r.get("inference") or ""):
+        kind = "callaway_santanna_unit"  # clustered by unit: R did's convention, normal quantiles
+    return t(f"eval.inference.{kind}", lang, g=g if g is not None else "–", df=g - 1 if g else "–")
+
+
+def estimates(ev: Evaluation, stage: StageContext) -> None:
+    """The headline estimate, the design's comparison estimators and the plain TWFE."""
+    lang = stage.lang
+    show.heading("eval.title", lang)
+    rows = [("eval.row.headline", effect_dict(ev.headline), ev.estimator)]
+    for key, label, kind in (("did_simple", "eval.row.did_simple", "callaway_santanna"),
+                             ("randomization_inference", "eval.row.ri", "randomization_inference")):
+        if key in ev.comparisons:
+            rows.append((label, effect_dict(ev.comparisons[key]), kind))
+    rows.append(("eval.row.twfe", effect_dict(ev.twfe), "twfe"))
+    table = pd.DataFrame([{
+        "stima": t(label, lang), "effetto": r["estimate"], "errore std.": r["se"],
+        "IC basso": r["ci_low"], "IC alto": r["ci_high"],
+        "p": fmt_p(r["p_value"], lang).removeprefix("p ").removeprefix("= "),
+        "inferenza": _inference_text(kind, r, lang),
+    } for label, r, kind in rows])
+    if lang == "en":
+        table.columns = ["estimate", "effect", "std. error", "CI low", "CI high", "p", "inference"]
+    show.table(table, lang, digits=3)
+    h = ev.headline
+    show.para("eval.meaning", lang, effect=fmt_number(h.estimate, lang, 3),
+              unit=getattr(stage.theme.outcome_unit, lang), lo=fmt_number(h.ci_low, lang, 3),
+              hi=fmt_number(h.ci_high, lang, 3), p=fmt_p(h.p_value, lang), base=fmt_number(ev.baseline, lang, 3),
+              rel=fmt_number(100 * h.estimate / ev.baseline, lang, 1) if ev.baseline else "n.d.")
+
+
+def event_study(ev: Evaluation, stage: StageContext) -> None:
+    """The design's own chart (synthetic-control fit, interrupted time series), then the
+    effects by event time with pointwise intervals and uniform bands when computed."""
+    from osservatorio.publishing.event_plots import plot_event_study
+
+    lang = stage.lang
+    _design_charts(ev, stage)
+    show.heading("eval.event.title", lang, level=3)
+    if ev.event_study is None:
+        show.para("eval.event.none", lang)
+        return
+    fig = plot_event_study(ev.event_study,
+                           title=t("eval.event.plot_title", lang, outcome=getattr(stage.theme.outcome_label, lang)),
+                           xlabel=t("eval.event.xlabel", lang), ylabel=getattr(stage.theme.outcome_unit, lang),
+                           pre_label=t("eval.event.pre", lang), post_label=t("eval.event.post", lang),
+                           reference_label=t("eval.event.reference", lang), band_label=t("eval.event.band", lang))
+    stage.save_figure(fig, "event_study")
+    show.figure(fig)
+    show.para("eval.event.note", lang)
+
+
+def _design_charts(ev: Evaluation, stage: StageContext) -> None:
+    from osservatorio.publishing import charts
+
+    lang, th = stage.lang, stage.theme
+    if "synth" in ev.frames:
+        fig = charts.synth_fit(ev.frames["synth"], ev.info["treatment_time"],
+                               t("eval.synth.treated", lang, unit=ev.info["treated_unit"]),
+                               t("eval.synth.synthetic", lang), getattr(th.outcome_unit, lang),
+                               t("eval.synth.title", lang))
+        stage.save_figure(fig, "controllo_sintetico")
+        show.heading("eval.synth.heading", lang, level=3)
+        show.figure(fig)
+        w = ev.frames["synth_weights"]
+        show.table(w[w["peso"] > 0.001].sort_values("peso", ascending=False), lang, digits=3)
+    if "its" in ev.frames:
+        fig = charts.its_fit(ev.frames["its"], t("eval.its.observed", lang), t("eval.its.fitted", lang),
+                             t("eval.its.counterfactual", lang), t("eval.event.xlabel", lang),
+                             getattr(th.outcome_unit, lang), t("eval.its.title", lang))
+        stage.save_figure(fig, "serie_interrotta")
+        show.heading("eval.its.heading", lang, level=3)
+        show.figure(fig)
+
+
+def pretrend(ev: Evaluation, stage: StageContext) -> None:
+    """The joint test that the pre-adoption effects are zero; a failed test is flagged,
+    a test that could not be computed is said so."""
+    lang, test = stage.lang, ev.pretrend or {}
+    show.heading("eval.pretrend.title", lang, level=3)
+    p = test.get("p_value")
+    if p is None or p != p:
+        show.para("eval.pretrend.none", lang)
+    else:
+        key = "eval.pretrend.failed" if p < 0.05 else "eval.pretrend.passed"
+        show.para(key, lang, stat=fmt_number(test.get("statistic"), lang, 2), df=test.get("df"), p=fmt_p(p, lang))
+
+
+def placebo(result: dict, stage: StageContext) -> None:
+    """The placebo check: a fake adoption date (or in-space placebos) should find nothing."""
+    lang = stage.lang
+    show.heading("eval.placebo.title", lang, level=3)
+    if result.get("kind") == "in_space":
+        show.para("eval.placebo.synth", lang, p=fmt_p(result["p_value"], lang))
+    elif result.get("p_value") is None:
+        show.para("eval.placebo.none", lang)
+    else:
+        show.para("eval.placebo.result", lang, k=result["shift"], effect=fmt_number(result["estimate"], lang, 3),
+                  lo=fmt_number(result["ci_low"], lang, 3), hi=fmt_number(result["ci_high"], lang, 3),
+                  p=fmt_p(result["p_value"], lang))
+
+
+def heterogeneity(het: Heterogeneity, stage: StageContext) -> None:
+    """Effects by moderator level (levels under the disclosure threshold hidden) and the
+    test that they are equal."""
+    lang = stage.lang
+    show.heading("eval.het.title", lang, level=3)
+    if het.table.empty:
+        show.para("eval.het.none", lang)
+        return
+    show.table(het.shown.drop(columns=["stato", "se"]), lang, digits=3)
+    show.para("eval.het.note", lang, threshold=het.threshold)
+    for test in het.tests:
+        if test["p_value"] is None:
+            continue
+        key = "eval.het.equal_differ" if test["p_value"] < 0.05 else "eval.het.equal_same"
+        show.para(key, lang, moderator=test["moderatore"], stat=fmt_number(test["statistic"], lang, 2),
+                  df=test["df"], p=fmt_p(test["p_value"], lang))
+        if test["clusters_span_levels"]:
+            show.para("eval.het.equal_caveat", lang, moderator=test["moderatore"])
+
+
+def limit_texts(design: Design, est: Evaluation | dict, theme, lang: str) -> list[str]:
+    """The caveats of an estimate in words (the report's 'what the design cannot show')."""
+    from osservatorio.indicators.panel import int_to_period
+
+    out = []
+    for key, values in design.limits(est):
+        if "cohorts" in values:
+            values = {"n": len(values["cohorts"]),
+                      "cohorts": ", ".join(int_to_period(g, theme.frequency) for g in values["cohorts"])}
+        out.append(t(key, lang, **values))
+    return out
+
+
+def limits(ev: Evaluation, stage: StageContext) -> None:
+    """What the estimate means, and what the design cannot rule out."""
+    show.heading("eval.limits.title", stage.lang, level=3)
+    for text in limit_texts(for_theme(stage.theme), ev, stage.theme, stage.lang):
+        show.markdown(text)
+
+
+def save(stage: StageContext, ev: Evaluation, placebo: dict | None = None,
+         heterogeneity: Heterogeneity | None = None) -> None:
+    """Hand the stage's results to stage 40 through the run folder: estimates.json (with
+    the options that produced them), the frames as parquet, the methods text."""
+    for name, frame in ev.frames.items():
+        frame.to_parquet(stage.data_dir / f"{name}.parquet", index=False)
+    record = ev.to_dict()
+    if placebo is not None:
+        record["placebo"] = placebo
+    if heterogeneity is not None and not heterogeneity.table.empty:
+        heterogeneity.table.to_parquet(stage.data_dir / "heterogeneity.parquet", index=False)
+        record["heterogeneity_tests"] = heterogeneity.tests
+    record["theme_options"] = stage.options_record()
+    stage.write_json("estimates.json", record)
+    lang, name = stage.lang, stage.theme.design
+    (stage.data_dir / "methods_30.md").write_text(
+        t("eval.methods." + name, lang) + "\n\n" + t(f"eval.limits.{name}", lang), encoding="utf-8")
+
+
+def read_estimates(stage: StageContext) -> dict:
+    """The estimates stage 30 wrote (stage 40 reads them)."""
+    return json.loads((stage.data_dir / "estimates.json").read_text(encoding="utf-8"))
