@@ -68,6 +68,32 @@ def test_missing_outcome_is_bad_input(fresh_project):
     assert res.returncode == 2 and "no row with indicatore 'felicita'" in res.stderr
 
 
+@pytest.mark.parametrize(("design", "reason"), [
+    ("did_few_treated", "adoption varies within"), ("event_study_its", "the cohorts share 1 pre-adoption"),
+    ("synthetic_control", "500 treated units")])
+def test_design_that_cannot_work_is_bad_input(project_with_outputs, design, reason):
+    """Fail early: a design that cannot work on the theme's data stops validate and run with
+    exit 2, the reason and what would work, before any notebook (outputs untouched)."""
+    root = project_with_outputs
+    theme = root / "params" / "themes" / "patti-beni-comuni.yaml"
+    theme.write_text(theme.read_text().replace("design: staggered_did", f"design: {design}"))
+    before = _snapshot(root / "outputs")
+    for cmd in ("validate", "run"):
+        res = _cli([cmd, "patti-beni-comuni"], root)
+        err = " ".join(res.stderr.split())
+        assert res.returncode == 2, res.stderr
+        assert f"design '{design}' cannot work" in err and reason in err and "use design: staggered_did" in err
+        assert "Traceback" not in res.stderr
+    assert _snapshot(root / "outputs") == before
+
+
+def test_window_without_adoption_is_bad_input(fresh_project):
+    theme = fresh_project / "params" / "themes" / "coprogettazione-anziani.yaml"
+    theme.write_text(theme.read_text().replace('period_end: "2023"', 'period_end: "2016"'))
+    res = _cli(["validate", "coprogettazione-anziani"], fresh_project)
+    assert res.returncode == 2 and "no treated unit in the panel" in " ".join(res.stderr.split())
+
+
 def test_unknown_cli_option_value_exit_2(fresh_project):
     res = _cli(["run", "patti-beni-comuni", "--lang", "fr"], fresh_project)
     assert res.returncode == 2 and "fr" in res.stderr
@@ -75,14 +101,20 @@ def test_unknown_cli_option_value_exit_2(fresh_project):
 
 @pytest.mark.e2e
 def test_batch_one_failure_others_complete(fresh_project):
-    """Two demo themes and one that fails at run time (no adoption inside its window)."""
+    """Two demo themes and one that fails at run time (a cell of stage 30 raises for it:
+    what validation can see, such as a window without adoption, stops the batch before it
+    starts, so the failure is planted in the test project's notebook)."""
+    import nbformat
+
     root = fresh_project
     src = (root / "params" / "themes" / "coprogettazione-anziani.yaml").read_text()
-    broken = src.replace("id: coprogettazione-anziani", "id: coprogettazione-anziani").replace(
-        'period_end: "2023"', 'period_end: "2016"')
-    # same data (tema) but a window that ends before the first adoption: stage 30 must fail
     (root / "params" / "themes" / "finestra-vuota.yaml").write_text(
-        broken.replace("id: coprogettazione-anziani", "id: finestra-vuota"))
+        src.replace("id: coprogettazione-anziani", "id: finestra-vuota"))
+    nb_path = root / "notebooks" / "30_evaluation.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell(
+        'assert stage.theme.id != "finestra-vuota", "failure planted by the test"'))
+    nbformat.write(nb, nb_path)
     pilot = root / "data" / "demo" / "pilot.csv"
     df = pd.read_csv(pilot, dtype=str, keep_default_na=False)
     extra = df[df["tema"] == "coprogettazione-anziani"].copy()

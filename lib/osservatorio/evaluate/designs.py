@@ -40,7 +40,8 @@ N_BOOT = 999  # multiplier / cluster bootstrap draws and randomization-inference
 N_BOOT_WILD = 9999  # wild cluster bootstrap of the few-treated headline
 SYNTH_RMSPE_CUTOFF = 5.0  # Abadie et al. (2010): drop placebos fitting 5x worse before treatment
 MAX_SYNTH_DONORS = 300  # one synthetic control per placebo: cost grows with the square of the donors
-MIN_PRE_PERIODS = 2  # periods before the earliest adoption needed by every design
+MIN_PRE_PERIODS = 1  # a cohort needs a period before adoption (its base period) to be estimated
+SYNTH_MIN_PRE = 2  # pre-treatment periods the synthetic control fits on
 MIN_ITS_CONTROLS = 2  # never-treated units the comparative ITS needs
 ITS_MIN_PRE = 6  # common pre-adoption periods of the comparative ITS (its own default)
 
@@ -167,11 +168,11 @@ class Design:
         treated = panel.loc[panel["cohort"] > 0, "unit"].nunique()
         if treated == 0:
             return ["no treated unit in the panel: no pilot of the theme adopted within the periods"]
-        first = panel.loc[panel["cohort"] > 0, "cohort"].min()
-        n_pre = int((np.sort(panel["time"].unique()) < first).sum())
+        last = panel.loc[panel["cohort"] > 0, "cohort"].max()
+        n_pre = int((np.sort(panel["time"].unique()) < last).sum())
         if n_pre < MIN_PRE_PERIODS:
-            problems.append(f"only {n_pre} period(s) before the first adoption; every design needs at least "
-                            f"{MIN_PRE_PERIODS}: move period_start earlier")
+            problems.append(f"{n_pre} period(s) before the last adoption: no cohort has a period before adopting "
+                            "to compare with; move period_start earlier")
         return problems + self._check(panel)
 
     def _check(self, panel: pd.DataFrame) -> list[str]:
@@ -341,7 +342,7 @@ class FewTreatedDiD(Design):
             problems.append(
                 f"adoption varies within {len(mixed)} cluster(s) (e.g. {', '.join(map(str, mixed.index[:3]))}): "
                 "randomization inference permutes whole clusters; use design: staggered_did, or a cluster level "
-                "at which adoption is shared (e.g. cluster: comune)")
+                "at which all units adopt together (the unit level itself, e.g. cluster: comune for comuni)")
         n_cl = panel["cluster"].nunique()
         if n_cl < 6:
             problems.append(f"only {n_cl} clusters: the wild cluster bootstrap needs at least 6; "
@@ -449,7 +450,13 @@ class SyntheticControl(Design):
         treated = panel.loc[panel["cohort"] > 0, "unit"].unique()
         if len(treated) != 1:
             problems.append(f"{len(treated)} treated units: synthetic control estimates one treated unit; "
-                            "use design: did_few_treated (few) or staggered_did (many)")
+                            "use design: staggered_did (or did_few_treated when all units of a cluster adopt together)")
+        if len(treated) == 1:
+            t0 = panel.loc[panel["cohort"] > 0, "cohort"].iloc[0]
+            n_pre = int((np.sort(panel["time"].unique()) < t0).sum())
+            if n_pre < SYNTH_MIN_PRE:
+                problems.append(f"{n_pre} period(s) before adoption: the synthetic control fits on at least "
+                                f"{SYNTH_MIN_PRE}; move period_start earlier")
         donors = panel.loc[panel["cohort"] == 0, "unit"].nunique()
         if donors > MAX_SYNTH_DONORS:
             problems.append(f"{donors} donor units: one synthetic control per placebo makes this too slow (limit "
