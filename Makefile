@@ -5,9 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GITFILTER := $(VENV)/.git-filter
-NBSTRIPOUT := '$(CURDIR)/$(BIN)/python' -m nbstripout --keep-id
-# language_info as JupyterLab writes it on save, reduced to the committed {"name": "python"}
-NB_EXTRA_KEYS := $(addprefix metadata.language_info.,codemirror_mode file_extension mimetype nbconvert_exporter pygments_lexer version)
 WORKERS ?= 2
 THEME ?= coprogettazione-anziani
 
@@ -25,14 +22,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # nbstripout as the git filter of *.ipynb (.gitattributes): opening, running and saving a
-# notebook in JupyterLab leaves git status clean. Skipped outside a git work tree.
+# notebook in JupyterLab leaves git status clean (git config filter.nbstripout.*, set by
+# lib/osservatorio/running/gitfilter.py). Skipped outside a git work tree.
 $(GITFILTER): Makefile $(STAMP)
-	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-	  git config filter.nbstripout.clean "$(NBSTRIPOUT)"; \
-	  git config filter.nbstripout.smudge cat; \
-	  git config filter.nbstripout.extrakeys "$(NB_EXTRA_KEYS)"; \
-	  git config diff.ipynb.textconv "$(NBSTRIPOUT) -t"; \
-	fi
+	$(BIN)/python -m osservatorio.running.gitfilter $(CURDIR)
 	@touch $(GITFILTER)
 
 env: $(STAMP) $(GITFILTER) ## create the virtual environment .venv from pyproject.toml (once), register the kernel and git filter

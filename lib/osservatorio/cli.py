@@ -154,6 +154,29 @@ def new_theme(theme_id: Annotated[str, typer.Argument(help="id of the new theme 
     out.print(f"created {target}: edit title, question, outcome and design, then `osservatorio run {theme_id}`")
 
 
+@app.command()
+def lab(theme: Annotated[str, typer.Argument(help="a theme id or the path of a theme file")],
+        stage: Annotated[Optional[int], typer.Argument(help="stage notebook to open first (10, 20, 30, 40)")] = None,
+        reset: Annotated[bool, typer.Option("--reset", help="replace copies you edited with fresh ones")] = False,
+        browser: Annotated[bool, typer.Option("--browser/--no-browser", help="open a browser tab")] = True,
+        port: Annotated[Optional[int], typer.Option(help="port of the server (default: Jupyter's, 8888 or next free)")] = None) -> None:
+    """Open a theme's stage notebooks in JupyterLab: untracked copies with the theme injected."""
+    from osservatorio.running.lab import lab_command, prepare_lab, start_lab
+
+    try:
+        copies = prepare_lab(theme, stage, reset=reset)
+    except OsservatorioError as exc:
+        _fail(exc)
+    folder = copies.folder
+    if copies.written:
+        out.print(f"wrote {', '.join(p.name for p in copies.written)} to {folder}", highlight=False, soft_wrap=True)
+    if copies.kept:
+        out.print(f"kept your edited {', '.join(p.name for p in copies.kept)} (pass --reset to replace them)",
+                  highlight=False, soft_wrap=True)
+    out.print("JupyterLab: Ctrl-C stops it", highlight=False)
+    raise typer.Exit(start_lab(lab_command(folder.parent, copies.notebook(stage), port, browser), cwd=folder.parent))
+
+
 def _print_outcomes(outcomes) -> None:
     table = Table("theme", "status", "seconds", "run folder / error")
     for o in sorted(outcomes, key=lambda o: o.theme_id):

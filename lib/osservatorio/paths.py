@@ -70,11 +70,6 @@ def interactive_dir(theme_id: str) -> Path:
     return theme_outputs_dir(theme_id) / "interactive"
 
 
-def interactive_dir(theme_id: str) -> Path:
-    """Run folder of a researcher's interactive session (``make lab``): never a batch run."""
-    return theme_outputs_dir(theme_id) / "interactive"
-
-
 def site_dir() -> Path:
     return outputs_dir() / "site"
 

@@ -49,13 +49,38 @@ def _hash_tree(folder: Path, pattern: str) -> str:
     return h.hexdigest()
 
 
+def notebook_content(path: Path) -> list[list]:
+    """What a notebook computes: each cell's type, source and tags.
+
+    Outputs, execution counts, cell ids and the metadata JupyterLab rewrites when it opens,
+    runs or saves a notebook (kernelspec, language_info, widths) are left out, so using a
+    notebook never changes the fingerprint (docs/decisions.md, item 19).
+    """
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = nb.get("cells") or [c for ws in nb.get("worksheets", []) for c in ws.get("cells", [])]
+    content = []
+    for cell in cells:
+        source = cell.get("source", "")
+        content.append([cell.get("cell_type"), "".join(source) if isinstance(source, list) else source,
+                        sorted(cell.get("metadata", {}).get("tags", []))])
+    return content
+
+
+def _hash_notebooks(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.ipynb")):
+        h.update(path.name.encode())
+        h.update(json.dumps(notebook_content(path), ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
 def fingerprint(theme: Theme, input_hashes: dict[str, str]) -> str:
     """Hash of everything a run depends on: parameters, inputs, notebooks, library."""
     lib_dir = Path(__file__).resolve().parent.parent  # the osservatorio package
     parts = {
         "theme": theme.notebook_parameters(),
         "inputs": input_hashes,
-        "notebooks": _hash_tree(paths.notebooks_dir(), "*.ipynb"),
+        "notebooks": _hash_notebooks(paths.notebooks_dir()),
         "lib": _hash_tree(lib_dir, "*.py") + _hash_tree(lib_dir, "*.yaml") + _hash_tree(lib_dir, "*.j2"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
