@@ -137,6 +137,10 @@ def test_batch_one_failure_others_complete(fresh_project):
         findings = json.loads((latest / "findings.json").read_text())["findings"]
         assert findings[0]["tema"] == tid and findings[0]["dati_sintetici"] is True
         assert (latest / "figures" / "event_study.png").is_file() or tid == "citta-pilota"
+        for nb in (latest / "notebooks").glob("*.ipynb"):  # a rerun of an executed copy never recreates .tmp-
+            cells = json.loads(nb.read_text())["cells"]
+            injected = "".join(next(c for c in cells if "injected-parameters" in c["metadata"].get("tags", []))["source"])
+            assert ".tmp-" not in injected and 'run_dir = ""' in injected and f"theme_id = \"{tid}\"" in injected
     failed = [d for d in (out / "finestra-vuota").iterdir() if d.name != "latest"]
     assert len(failed) == 1 and not (out / "finestra-vuota" / "latest").exists()
     manifest = json.loads((failed[0] / "manifest.json").read_text())

@@ -171,6 +171,24 @@ def _short_error(exc: Exception) -> str:
     return f"{name}: {value}"[:2000]
 
 
+def detach_executed_notebooks(tmp_dir: Path, final_dir: Path) -> None:
+    """Executed copies name the temporary folder as ``run_dir``: point them at the
+    interactive folder instead, so rerunning one never recreates ``.tmp-*`` nor writes
+    into a published run (the run folder is recorded in a comment)."""
+    import nbformat
+
+    for path in sorted((tmp_dir / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                lines = [f'run_dir = ""  # executed in {final_dir}; rerunning writes to the interactive folder'
+                         if line.startswith("run_dir = ") else line for line in cell.source.splitlines()]
+                cell.source, changed = "\n".join(lines), True
+        if changed:
+            nbformat.write(nb, path)
+
+
 def write_manifest(tmp_dir: Path, manifest: dict[str, Any]) -> None:
     path = tmp_dir / "manifest.json"
     tmp = tmp_dir / "manifest.json.tmp"
@@ -216,6 +234,7 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
     }
     try:
         stages = execute_stages(prepared, tmp_dir, on_stage)
+        detach_executed_notebooks(tmp_dir, base / run_id)
         failed = [s for s in stages if s["status"] == "failed"]
         manifest.update(stages=stages, status="failed" if failed else "success",
                         error=failed[0]["error"] if failed else None)
