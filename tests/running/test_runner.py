@@ -136,6 +136,9 @@ def test_batch_one_failure_others_complete(fresh_project):
         assert "<code" not in report.split("id=\"provenance\"")[0] or "import" not in report
         findings = json.loads((latest / "findings.json").read_text())["findings"]
         assert findings[0]["tema"] == tid and findings[0]["dati_sintetici"] is True
+        ref = json.loads((Path(__file__).parents[1] / "reference" / "demo" / "headline.json").read_text())["themes"][tid]
+        for key in ("effetto", "ci_low", "ci_high", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico"):
+            assert findings[0][key] == pytest.approx(ref[key], rel=1e-9), key  # same numbers, same padlocks
         assert (latest / "figures" / "event_study.png").is_file() or tid == "citta-pilota"
         for nb in (latest / "notebooks").glob("*.ipynb"):  # a rerun of an executed copy never recreates .tmp-
             cells = json.loads(nb.read_text())["cells"]
