@@ -84,6 +84,7 @@ def test_evaluation_keeps_the_result_objects_and_options():
     assert record["options"] == {"design": "staggered_did", "comparison": "notyet", "anticipation": 0,
                                  "event_window": 2, "seed": 20261125, "n_boot": 99}
     assert record["headline"]["estimate"] == ev.headline.estimate and "twfe" in record
+    assert repr(ev).startswith("<Evaluation staggered_did: callaway_santanna") and len(repr(ev)) < 300
 
 
 def test_heterogeneity_hides_levels_under_the_threshold():
@@ -92,4 +93,4 @@ def test_heterogeneity_hides_levels_under_the_threshold():
     het = designs.StaggeredDiD(moderators=("classe",), disclosure_threshold=5).heterogeneity(panel)
     assert set(het.table["livello"]) == {"piccoli", "grandi"}
     assert list(het.shown["livello"]) == ["grandi"]
-    assert "piccoli" not in het._repr_html_()  # a bare cell cannot show the hidden level
+    assert "piccoli" not in het._repr_html_() + repr(het)  # a bare cell cannot show the hidden level

@@ -69,6 +69,13 @@ class Evaluation:
     its: Any = None  # comparative ITS result
     synth: Any = None  # SynthResult
 
+    def __repr__(self) -> str:
+        h, p = self.headline, (self.pretrend or {}).get("p_value")
+        return (f"<Evaluation {self.design}: {self.estimator} {h.estimate:.4g} "
+                f"({100 * h.level:.0f}% CI {h.ci_low:.4g} to {h.ci_high:.4g}, p={h.p_value:.3g}); "
+                f"{self.n_treated} treated of {self.n_units} units, {self.n_treated_clusters} treated clusters; "
+                f"pre-trend p={'n/a' if p is None else f'{p:.3g}'}>")
+
     @property
     def event_study(self) -> pd.DataFrame | None:
         """Effects by event time (leads and lags within the window), when estimated."""
@@ -307,6 +314,10 @@ class Heterogeneity:
             return self.table
         t = self.table
         return t[(t["n_trattati"] >= self.threshold) & (t["stato"] == "ok")]
+
+    def __repr__(self) -> str:  # never the hidden levels
+        return (f"<Heterogeneity: {len(self.shown)} of {len(self.table)} levels shown "
+                f"(at least {self.threshold} treated units); {len(self.tests)} equality tests>")
 
     def _repr_html_(self) -> str:  # a bare cell shows what may be shown, never the hidden levels
         return self.shown.drop(columns=["stato", "se"], errors="ignore").to_html(index=False)
