@@ -61,6 +61,12 @@ def outputs_dir() -> Path:
     return project_root() / "outputs"
 
 
+def cache_dir() -> Path:
+    """Caches shared by every stage and theme (e.g. validated sources): rebuilt from data
+    and code when missing, so always safe to delete."""
+    return outputs_dir() / ".cache"
+
+
 def theme_outputs_dir(theme_id: str) -> Path:
     return outputs_dir() / theme_id
 
