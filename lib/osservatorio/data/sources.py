@@ -3,7 +3,8 @@
 Every table is read as text (so codes keep their leading zeros), validated against its
 pandera schema with lazy evaluation, and only then coerced. All failures of all files
 are collected into one ``DataValidationError`` whose message lists file, row, column
-and reason, so the run stops before any notebook starts.
+and reason, so the run stops before any notebook starts. Validated tables are cached
+by content (``osservatorio.data.cache``), so stages and themes validate a file once.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Final
 import pandas as pd
 import pandera.errors
 
-from osservatorio.exceptions import DataValidationError
+from osservatorio.data import cache as source_cache
 from osservatorio.data import reference
+from osservatorio.exceptions import DataValidationError
 from osservatorio.data.schemas import REQUIRED_TABLES, SCHEMAS
 
 MAX_LISTED_FAILURES = 20
@@ -217,29 +219,102 @@ def validate_table(table: str, path: Path) -> tuple[pd.DataFrame, list[dict]]:
     return df, _check_codes(path, df, valid_codes)
 
 
-def load_sources(folder: Path, tables: list[str] | None = None) -> Sources:
-    """Validate and load every table in folder; raise DataValidationError on any failure."""
+def load_sources(folder: Path, tables: list[str] | None = None, cache: bool = True) -> Sources:
+    """Validate and load every table in folder; raise DataValidationError on any failure.
+
+    With ``cache`` (the default) a table whose file content and loading code are
+    unchanged is read from the source cache (``osservatorio.data.cache``) instead of
+    being validated again, and a newly validated table is stored there. Only tables of
+    a fully valid load are stored, so a bad file raises here every time.
+    """
     folder = Path(folder)
-    wanted = tables or list(SCHEMAS)
-    failures: list[dict] = []
-    loaded: dict[str, pd.DataFrame] = {}
-    files: dict[str, Path] = {}
+    files, failures = locate_tables(folder, tables or list(SCHEMAS))
+    root = source_cache.cache_root() if cache else None
+    keys = cache_keys(files) if root else {}
+    coded = read_cached_tables(root, keys) if root else {}
+    validated, problems = validate_tables({t: p for t, p in files.items() if t not in coded})
+    raise_for_failures(folder, failures + problems)
+    for table, df in validated.items():
+        coded[table] = code_table(table, df)
+        if root and table in keys:
+            store_cached_table(root, keys[table], files[table], coded[table])
+    return assemble_sources(folder, files, {t: coded[t] for t in files})
+
+
+@dataclass
+class CodedTable:
+    """One validated table with ISTAT codes attached: the frame, the rows whose comune
+    name did not match one code (None when no row needed matching) and the table's row
+    of the match summary (None for a table naming no comuni)."""
+
+    frame: pd.DataFrame
+    unmatched: pd.DataFrame | None = None
+    counts: dict | None = None
+
+
+def locate_tables(folder: Path, wanted: list[str]) -> tuple[dict[str, Path], list[dict]]:
+    """The file of each wanted table found in folder, and a failure per missing required one."""
+    files, failures = {}, []
     for table in wanted:
         path = find_table_file(folder, table)
-        if path is None:
-            if table in REQUIRED_TABLES:
-                failures.append({"file": str(folder / f"{table}.csv"), "row": None, "column": None,
-                                 "reason": "required source table is missing (expected .csv or .xlsx)"})
-            continue
-        df, problems = validate_table(table, path)
+        if path is not None:
+            files[table] = path
+        elif table in REQUIRED_TABLES:
+            failures.append({"file": str(folder / f"{table}.csv"), "row": None, "column": None,
+                             "reason": "required source table is missing (expected .csv or .xlsx)"})
+    return files, failures
+
+
+def validate_tables(files: dict[str, Path]) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """Validate every file: the coerced frames and the failures of all of them."""
+    validated, failures = {}, []
+    for table, path in files.items():
+        validated[table], problems = validate_table(table, path)
         failures.extend(problems)
-        loaded[table], files[table] = df, path
+    return validated, failures
+
+
+def raise_for_failures(folder: Path, failures: list[dict]) -> None:
     if failures:
         raise DataValidationError(
             f"{len(failures)} problem(s) in the sources of {folder}:\n" + format_failures(failures), failures
         )
-    loaded, report, summary = attach_codes(loaded)
-    return Sources(folder=folder, tables=loaded, files=files, match_report=report, match_summary=summary)
+
+
+def cache_keys(files: dict[str, Path]) -> dict[str, str]:
+    """Cache key of each table from its file's content (a file that cannot be read has none)."""
+    keys = {}
+    for table, path in files.items():
+        try:
+            keys[table] = source_cache.entry_key(table, path.name, file_sha256(path))
+        except OSError:
+            pass  # validation reports it
+    return keys
+
+
+def read_cached_tables(root: Path, keys: dict[str, str]) -> dict[str, CodedTable]:
+    """The tables found in the cache (misses are simply absent)."""
+    out = {}
+    for table, key in keys.items():
+        hit = source_cache.read_entry(root, key)
+        if hit is not None:
+            frames, meta = hit
+            out[table] = CodedTable(frames["table"], frames.get("unmatched"), meta["counts"])
+    return out
+
+
+def store_cached_table(root: Path, key: str, path: Path, coded: CodedTable) -> None:
+    frames = {"table": coded.frame}
+    if coded.unmatched is not None:
+        frames["unmatched"] = coded.unmatched
+    source_cache.write_entry(root, key, frames, {"file": path.name, "counts": coded.counts})
+
+
+def assemble_sources(folder: Path, files: dict[str, Path], coded: dict[str, CodedTable]) -> Sources:
+    """The Sources of the coded tables, with the match report and summary across them."""
+    report, summary = match_report(coded)
+    return Sources(folder=folder, tables={t: c.frame for t, c in coded.items()}, files=files,
+                   match_report=report, match_summary=summary)
 
 
 REPORT_COLUMNS: Final = ["tabella", "righe", "n_righe", "nome", "provincia", "stato", "metodo", "candidati", "nota"]
@@ -253,34 +328,41 @@ def attach_codes(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFram
     code, with the file lines where it occurs and the candidate comuni) and a summary
     per table (rows coded in the file, matched by name, ambiguous, unmatched).
     """
+    coded = {name: code_table(name, df) for name, df in tables.items()}
+    return {t: c.frame for t, c in coded.items()}, *match_report(coded)
+
+
+def code_table(name: str, df: pd.DataFrame) -> CodedTable:
+    """Attach codes to one table. Reads only this table and the reference comuni, which
+    is why each table can be cached on its own file's content."""
     from osservatorio.data.names import match_comuni
 
-    reports, summary = [], []
-    out = {}
-    for name, df in tables.items():
-        if "comune" not in df.columns and "codice_istat" not in df.columns:
-            out[name] = df
-            continue
-        df = df.copy()
-        if "codice_istat" not in df.columns:
-            df["codice_istat"] = pd.Series(pd.NA, index=df.index, dtype="str")
-        need = df["codice_istat"].isna() & (df["comune"].notna() if "comune" in df.columns else False)
-        counts = {"tabella": name, "righe": len(df), "con_codice": int(df["codice_istat"].notna().sum()),
-                  "abbinati_per_nome": 0, "ambigui": 0, "non_trovati": 0}
-        if need.any():
-            prov = df.loc[need, "provincia"].tolist() if "provincia" in df.columns else None
-            matched = match_comuni(df.loc[need, "comune"].tolist(), province=prov)
-            matched.index = df.index[need]
-            df.loc[need, "codice_istat"] = matched["codice_istat"].to_numpy()
-            counts.update(abbinati_per_nome=int((matched["stato"] == "matched").sum()),
-                          ambigui=int((matched["stato"] == "ambiguous").sum()),
-                          non_trovati=int((matched["stato"] == "unmatched").sum()))
-            bad = matched[matched["stato"] != "matched"].assign(tabella=name, riga=matched.index[matched["stato"] != "matched"] + 2)
-            reports.append(bad)
-        summary.append(counts)
-        out[name] = df
+    if "comune" not in df.columns and "codice_istat" not in df.columns:
+        return CodedTable(df)
+    df = df.copy()
+    if "codice_istat" not in df.columns:
+        df["codice_istat"] = pd.Series(pd.NA, index=df.index, dtype="str")
+    need = df["codice_istat"].isna() & (df["comune"].notna() if "comune" in df.columns else False)
+    counts = {"tabella": name, "righe": len(df), "con_codice": int(df["codice_istat"].notna().sum()),
+              "abbinati_per_nome": 0, "ambigui": 0, "non_trovati": 0}
+    if not need.any():
+        return CodedTable(df, None, counts)
+    prov = df.loc[need, "provincia"].tolist() if "provincia" in df.columns else None
+    matched = match_comuni(df.loc[need, "comune"].tolist(), province=prov)
+    matched.index = df.index[need]
+    df.loc[need, "codice_istat"] = matched["codice_istat"].to_numpy()
+    counts.update(abbinati_per_nome=int((matched["stato"] == "matched").sum()),
+                  ambigui=int((matched["stato"] == "ambiguous").sum()),
+                  non_trovati=int((matched["stato"] == "unmatched").sum()))
+    bad = matched[matched["stato"] != "matched"].assign(tabella=name, riga=matched.index[matched["stato"] != "matched"] + 2)
+    return CodedTable(df, bad, counts)
+
+
+def match_report(coded: dict[str, CodedTable]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The match report and summary across tables (see ``attach_codes``)."""
+    reports = [c.unmatched for c in coded.values() if c.unmatched is not None]
     report = _group_report(pd.concat(reports, ignore_index=True)) if reports else pd.DataFrame(columns=REPORT_COLUMNS)
-    return out, report, pd.DataFrame(summary)
+    return report, pd.DataFrame([c.counts for c in coded.values() if c.counts is not None])
 
 
 def _group_report(bad: pd.DataFrame) -> pd.DataFrame:

