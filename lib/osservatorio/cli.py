@@ -65,11 +65,16 @@ def demo(seed: Annotated[int, typer.Option(help="seed of the generator")] = 2026
 
 @app.command()
 def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a theme file")],
-        force: Annotated[bool, typer.Option("--force", help="rerun even if nothing changed")] = False,
+        force: Annotated[bool, typer.Option("--force", help="rerun every stage even if nothing changed")] = False,
+        from_stage: Annotated[Optional[int], typer.Option(
+            "--from-stage", help="rerun this stage (10, 20, 30, 40) and the later ones; reuse the earlier")] = None,
         lang: Annotated[Optional[Language], typer.Option(help="report language (overrides the theme)")] = None) -> None:
-    """Run one theme: stage notebooks, report, findings, then rebuild the site."""
-    from osservatorio.running.runner import run_theme
+    """Run one theme: the stages whose inputs changed (the others are reused from the last
+    successful run), report, findings, then rebuild the site."""
+    from osservatorio.exceptions import InputError
     from osservatorio.publishing.site import build_site
+    from osservatorio.running.runner import run_theme
+    from osservatorio.themes import STAGE_NOTEBOOKS
 
     overrides = {"language": lang} if lang else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -83,7 +88,10 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
                 progress.advance(task)
 
         try:
-            outcome = run_theme(theme, force=force, overrides=overrides, on_stage=on_stage)
+            if from_stage is not None and from_stage not in STAGE_NOTEBOOKS:
+                raise InputError(f"--from-stage {from_stage} is not a stage; allowed: "
+                                 f"{', '.join(map(str, STAGE_NOTEBOOKS))}")
+            outcome = run_theme(theme, force=force, overrides=overrides, on_stage=on_stage, from_stage=from_stage)
         except OsservatorioError as exc:
             progress.stop()
             _fail(exc)
@@ -177,11 +185,18 @@ def lab(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
     raise typer.Exit(start_lab(lab_command(folder.parent, copies.notebook(stage), port, browser), cwd=folder.parent))
 
 
+def _stages_text(stages: list[dict]) -> str:
+    """'30 40 (10 20 reused)': the stages executed, then those copied from the last run."""
+    ran = [str(s["stage"]) for s in stages if s.get("status") != "reused"]
+    reused = [str(s["stage"]) for s in stages if s.get("status") == "reused"]
+    return " ".join(ran) + (f" ({' '.join(reused)} reused)" if reused else "") if stages else "–"
+
+
 def _print_outcomes(outcomes) -> None:
-    table = Table("theme", "status", "seconds", "run folder / error")
+    table = Table("theme", "status", "stages run", "seconds", "run folder / error")
     for o in sorted(outcomes, key=lambda o: o.theme_id):
         colour = {"success": "green", "skipped": "cyan", "failed": "red"}.get(o.status, "white")
-        table.add_row(o.theme_id, f"[{colour}]{o.status}[/]", f"{o.duration_s:.0f}",
+        table.add_row(o.theme_id, f"[{colour}]{o.status}[/]", _stages_text(o.stages), f"{o.duration_s:.0f}",
                       o.error if o.status == "failed" else str(o.run_dir))
     out.print(table)
 

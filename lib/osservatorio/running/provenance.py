@@ -66,23 +66,55 @@ def notebook_content(path: Path) -> list[list]:
     return content
 
 
-def _hash_notebooks(folder: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(folder.glob("*.ipynb")):
-        h.update(path.name.encode())
-        h.update(json.dumps(notebook_content(path), ensure_ascii=False).encode())
-    return h.hexdigest()
+# The stages each stage reads through files of the run folder (the panel and indicators
+# of 10; the estimates of 30).
+STAGE_UPSTREAM: dict[int, tuple[int, ...]] = {10: (), 20: (10,), 30: (10,), 40: (10, 30)}
+# Theme keys a stage provably never reads (grep of its steps and of what they call): a
+# change to one of them does not rerun the stage. Every other key is in its fingerprint.
+_EVALUATION_KEYS = {"design", "comparison", "anticipation", "event_window", "moderators"}
+STAGE_UNREAD_KEYS: dict[int, set[str]] = {
+    10: {"selection", "stages"} | _EVALUATION_KEYS,
+    20: {"stages"} | _EVALUATION_KEYS,
+    30: {"selection", "stages"},
+    40: {"selection", "stages"},
+}
 
 
-def fingerprint(theme: Theme, input_hashes: dict[str, str]) -> str:
-    """Hash of everything a run depends on: parameters, inputs, notebooks, library."""
-    lib_dir = Path(__file__).resolve().parent.parent  # the osservatorio package
-    parts = {
-        "theme": theme.notebook_parameters(),
-        "inputs": input_hashes,
-        "notebooks": _hash_notebooks(paths.notebooks_dir()),
-        "lib": _hash_tree(lib_dir, "*.py") + _hash_tree(lib_dir, "*.yaml") + _hash_tree(lib_dir, "*.j2"),
-    }
+def library_hash() -> str:
+    """The osservatorio package's code, labels and templates."""
+    lib_dir = Path(__file__).resolve().parent.parent
+    return hashlib.sha256("".join(_hash_tree(lib_dir, pattern) for pattern in ("*.py", "*.yaml", "*.j2", "*.css"))
+                          .encode()).hexdigest()
+
+
+def stage_fingerprints(theme: Theme, input_hashes: dict[str, str], lib: str | None = None) -> dict[int, str]:
+    """One fingerprint per stage: its notebook's content, the theme keys it reads, the
+    source files, the library and the fingerprints of the stages it reads. A stage whose
+    fingerprint equals the last successful run's is reused, not rerun."""
+    lib = lib or library_hash()
+    params = theme.notebook_parameters()
+    out: dict[int, str] = {}
+    for stage in sorted(STAGE_UPSTREAM):
+        from osservatorio.themes import STAGE_NOTEBOOKS
+
+        notebook = paths.notebooks_dir() / STAGE_NOTEBOOKS[stage]
+        parts = {
+            "stage": stage,
+            "notebook": notebook_content(notebook) if notebook.is_file() else None,
+            "theme": {k: v for k, v in params.items() if k not in STAGE_UNREAD_KEYS[stage]},
+            "inputs": input_hashes,
+            "lib": lib,
+            "upstream": [out[u] for u in STAGE_UPSTREAM[stage]],
+        }
+        out[stage] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return out
+
+
+def fingerprint(theme: Theme, input_hashes: dict[str, str], stages: dict[int, str] | None = None) -> str:
+    """Hash of everything a run depends on: the fingerprints of its stages and the list of
+    stages it runs (the report shows only those)."""
+    stages = stages or stage_fingerprints(theme, input_hashes)
+    parts = {"stages": {str(s): stages[s] for s in theme.stages}, "selected": theme.stages}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

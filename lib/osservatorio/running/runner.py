@@ -22,7 +22,8 @@ from typing import Any, Callable
 from osservatorio import paths
 from osservatorio.exceptions import InputError
 from osservatorio.running.kernel import KERNEL_NAME, ensure_kernel
-from osservatorio.running.provenance import fingerprint, git_commit, input_hashes, package_versions
+from osservatorio.running.provenance import (fingerprint, git_commit, input_hashes, package_versions,
+                                              stage_fingerprints)
 from osservatorio.themes import STAGE_NOTEBOOKS, Theme, load_theme
 
 LATEST = "latest"
@@ -52,6 +53,7 @@ class PreparedRun:
     inputs: dict[str, str]
     fingerprint: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    stage_fingerprints: dict[int, str] = field(default_factory=dict)
 
     @property
     def theme_ref(self) -> str:
@@ -82,8 +84,11 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> P
     sources = load_sources(folder)
     check_theme_data(t, sources)
     check_design(t, sources)
-    return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=input_hashes(t),
-                       fingerprint=fingerprint(t, input_hashes(t)), overrides=dict(overrides or {}))
+    inputs = input_hashes(t)
+    stage_fps = stage_fingerprints(t, inputs)
+    return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=inputs,
+                       fingerprint=fingerprint(t, inputs, stage_fps), overrides=dict(overrides or {}),
+                       stage_fingerprints=stage_fps)
 
 
 def check_design(theme: Theme, sources) -> None:
@@ -133,29 +138,77 @@ def is_up_to_date(prepared: PreparedRun) -> bool:
     return bool(m and m.get("status") == "success" and m.get("fingerprint") == prepared.fingerprint)
 
 
-def execute_stages(prepared: PreparedRun, tmp_dir: Path,
+def plan_stages(prepared: PreparedRun, previous: dict[str, Any] | None, force: bool = False,
+                from_stage: int | None = None) -> dict[int, dict[str, Any] | None]:
+    """For each stage of the theme, the previous run's record to reuse, or None to run it.
+
+    A stage is reused when the last successful run executed (or itself reused) it with the
+    same fingerprint, and every file it wrote is still there; ``force`` reruns all,
+    ``from_stage`` the stages from that one on. Fingerprints chain (a stage's includes
+    those of the stages it reads), so a rerun stage reruns the stages that read it."""
+    done: dict[int, dict[str, Any]] = {}
+    if previous and previous.get("status") == "success" and not force:
+        folder = paths.theme_outputs_dir(prepared.theme.id) / previous["run_id"]
+        for rec in previous.get("stages", []):
+            files = rec.get("files")
+            if (rec.get("status") in ("success", "reused") and files is not None
+                    and rec.get("fingerprint") == prepared.stage_fingerprints.get(rec["stage"])
+                    and all((folder / f).is_file() for f in files)):
+                done[rec["stage"]] = {**rec, "folder": folder}
+    return {stage: None if from_stage is not None and stage >= from_stage else done.get(stage)
+            for stage in prepared.theme.stages}
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def reuse_stage(record: dict[str, Any], tmp_dir: Path) -> None:
+    """Copy the files a stage wrote in an earlier run into the new run folder, which stays
+    complete and self-contained (copies, not links: a later stage may rewrite a file)."""
+    for name in record["files"]:
+        src, dst = record["folder"] / name, tmp_dir / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[str, Any] | None],
                    on_stage: Callable[[str, int, str], None] | None = None) -> list[dict[str, Any]]:
-    """Execute each stage notebook in order; stop at the first failure (kept, with its error)."""
+    """Run or reuse each stage in order; stop at the first failure (kept, with its error).
+
+    Each record names the files the stage wrote (relative to the run folder), so a later
+    run can reuse them."""
     import papermill as pm
 
     params = {"theme_id": prepared.theme_ref, "run_dir": str(tmp_dir), "overrides": prepared.overrides}
     nb_out = tmp_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
-    ensure_kernel()
     records = []
     for stage in prepared.theme.stages:
         name = STAGE_NOTEBOOKS[stage]
-        if on_stage:
-            on_stage(prepared.theme.id, stage, "start")
+        record: dict[str, Any] = {"stage": stage, "notebook": name, "status": "success", "error": None,
+                                  "fingerprint": prepared.stage_fingerprints[stage]}
         start = time.perf_counter()
-        record: dict[str, Any] = {"stage": stage, "notebook": name, "status": "success", "error": None}
-        try:
-            pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
-                                kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(tmp_dir), log_output=False,
-                                extra_arguments=KERNEL_ARGUMENTS)
-        except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
-            record["status"] = "failed"
-            record["error"] = _short_error(exc)
+        previous = plan.get(stage)
+        if previous is not None:
+            reuse_stage(previous, tmp_dir)
+            record.update(status="reused", files=previous["files"],
+                          reused_from=previous.get("reused_from") or previous["folder"].name)
+        else:
+            if on_stage:
+                on_stage(prepared.theme.id, stage, "start")
+            ensure_kernel()
+            before = _listing(tmp_dir)
+            try:
+                pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
+                                    kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(tmp_dir), log_output=False,
+                                    extra_arguments=KERNEL_ARGUMENTS)
+            except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
+                record["status"] = "failed"
+                record["error"] = _short_error(exc)
+            after = _listing(tmp_dir)
+            record["files"] = sorted(f for f, sig in after.items() if before.get(f) != sig)
         record["duration_s"] = round(time.perf_counter() - start, 2)
         records.append(record)
         if on_stage:
@@ -171,13 +224,17 @@ def _short_error(exc: Exception) -> str:
     return f"{name}: {value}"[:2000]
 
 
-def detach_executed_notebooks(tmp_dir: Path, final_dir: Path) -> None:
+def detach_executed_notebooks(tmp_dir: Path, final_dir: Path, stages: list[dict[str, Any]]) -> None:
     """Executed copies name the temporary folder as ``run_dir``: point them at the
     interactive folder instead, so rerunning one never recreates ``.tmp-*`` nor writes
-    into a published run (the run folder is recorded in a comment)."""
+    into a published run (the run folder is recorded in a comment). Reused stages' copies
+    were detached by the run that executed them."""
     import nbformat
 
-    for path in sorted((tmp_dir / "notebooks").glob("*.ipynb")):
+    for rec in stages:
+        path = tmp_dir / "notebooks" / rec["notebook"]
+        if rec["status"] == "reused" or not path.is_file():
+            continue
         nb = nbformat.read(path, as_version=4)
         changed = False
         for cell in nb.cells:
@@ -210,14 +267,16 @@ def publish_run(theme_id: str, tmp_dir: Path, run_id: str, success: bool) -> Pat
 
 def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] | None = None,
               on_stage: Callable[[str, int, str], None] | None = None,
-              root: str | None = None) -> RunOutcome:
-    """Run one theme end to end. Raises InputError for bad input; returns the outcome."""
+              root: str | None = None, from_stage: int | None = None) -> RunOutcome:
+    """Run one theme end to end, rerunning only the stages whose fingerprint changed
+    (``force``: all; ``from_stage``: that stage and the later ones). Raises InputError for
+    bad input; returns the outcome."""
     if root:
         os.environ["OSSERVATORIO_ROOT"] = root
     started = time.perf_counter()
     prepared = prepare_run(theme, overrides)
     tid = prepared.theme.id
-    if not force and is_up_to_date(prepared):
+    if not force and from_stage is None and is_up_to_date(prepared):
         return RunOutcome(tid, "skipped", paths.theme_outputs_dir(tid) / LATEST, duration_s=time.perf_counter() - started)
     run_id = new_run_id()
     base = paths.theme_outputs_dir(tid)
@@ -229,12 +288,14 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
         "run_id": run_id, "theme": tid, "theme_file": str(prepared.theme_file),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "parameters": prepared.theme.notebook_parameters(), "inputs": prepared.inputs,
-        "fingerprint": prepared.fingerprint, "git": git_commit(), "packages": package_versions(),
+        "fingerprint": prepared.fingerprint, "overrides": prepared.overrides, "git": git_commit(),
+        "packages": package_versions(),
         "synthetic_data": prepared.theme.data_source == "demo",
     }
     try:
-        stages = execute_stages(prepared, tmp_dir, on_stage)
-        detach_executed_notebooks(tmp_dir, base / run_id)
+        plan = plan_stages(prepared, latest_manifest(tid), force=force, from_stage=from_stage)
+        stages = execute_stages(prepared, tmp_dir, plan, on_stage)
+        detach_executed_notebooks(tmp_dir, base / run_id, stages)
         failed = [s for s in stages if s["status"] == "failed"]
         manifest.update(stages=stages, status="failed" if failed else "success",
                         error=failed[0]["error"] if failed else None)
