@@ -17,9 +17,12 @@ CLI = [sys.executable, "-m", "osservatorio.cli"]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under outputs/ but the cache of validated sources (outputs/.cache), which
+    may gain entries for the files that were valid."""
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))
+            if p.relative_to(folder).parts[0] != ".cache"}
 
 
 def _cli(args, root: Path) -> subprocess.CompletedProcess:
