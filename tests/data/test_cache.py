@@ -92,6 +92,23 @@ def test_changed_file_invalidates_only_its_entry(names_folder, validated):
     assert_same_sources(load_sources(names_folder, cache=False), src)
 
 
+def test_file_changed_during_load_is_not_stored(names_folder, monkeypatch):
+    real = sources.validate_table
+    path = names_folder / "esiti.csv"
+
+    def edit_after_reading(table, file):
+        out = real(table, file)
+        if table == "esiti":
+            path.write_text(path.read_text(encoding="utf-8") + "037006,2030,esempio_esito,1,500\n", encoding="utf-8")
+        return out
+
+    monkeypatch.setattr(sources, "validate_table", edit_after_reading)
+    src = load_sources(names_folder)
+    monkeypatch.setattr(sources, "validate_table", real)
+    assert len(entries()) == len(src.tables) - 1  # every table but the one edited mid-load
+    assert_same_sources(load_sources(names_folder, cache=False), load_sources(names_folder))
+
+
 def test_changed_code_changes_every_key(monkeypatch):
     before = cache.entry_key("pilot", "pilot.csv", "0" * 64)
     monkeypatch.setattr(cache, "SCHEMA_VERSION", cache.SCHEMA_VERSION + 1)

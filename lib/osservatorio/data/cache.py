@@ -101,7 +101,7 @@ def read_entry(root: Path, key: str) -> tuple[dict[str, pd.DataFrame], dict] | N
         return None
     try:
         return _read_verified(entry)
-    except (CorruptEntry, OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever fails, the entry is not trusted
         log.info("source cache entry %s unreadable (%s): removed, rebuilt from the file", key, exc)
         _discard(root, entry)
         return None

@@ -237,7 +237,7 @@ def load_sources(folder: Path, tables: list[str] | None = None, cache: bool = Tr
     for table, df in validated.items():
         coded[table] = code_table(table, df)
         if root and table in keys:
-            store_cached_table(root, keys[table], files[table], coded[table])
+            store_cached_table(root, table, keys[table], files[table], coded[table])
     return assemble_sources(folder, files, {t: coded[t] for t in files})
 
 
@@ -275,6 +275,7 @@ def validate_tables(files: dict[str, Path]) -> tuple[dict[str, pd.DataFrame], li
 
 
 def raise_for_failures(folder: Path, failures: list[dict]) -> None:
+    """One DataValidationError listing every failure (file, row, column, reason), if any."""
     if failures:
         raise DataValidationError(
             f"{len(failures)} problem(s) in the sources of {folder}:\n" + format_failures(failures), failures
@@ -303,7 +304,13 @@ def read_cached_tables(root: Path, keys: dict[str, str]) -> dict[str, CodedTable
     return out
 
 
-def store_cached_table(root: Path, key: str, path: Path, coded: CodedTable) -> None:
+def store_cached_table(root: Path, table: str, key: str, path: Path, coded: CodedTable) -> None:
+    """Store a table under its key, unless its file changed while it was being loaded."""
+    try:
+        if source_cache.entry_key(table, path.name, file_sha256(path)) != key:
+            return
+    except OSError:
+        return
     frames = {"table": coded.frame}
     if coded.unmatched is not None:
         frames["unmatched"] = coded.unmatched
