@@ -53,19 +53,10 @@ class CorruptEntry(Exception):
     """An entry on disk is not exactly what was written (never shown to the user)."""
 
 
-def cache_root() -> Path | None:
-    """``outputs/.cache/sources``, created if needed; None when it cannot be written."""
-    root = paths.cache_dir() / "sources"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        log.info("source cache disabled: %s is not writable (%s)", root, exc)
-        return None
-    if not os.access(root, os.W_OK):
-        log.info("source cache disabled: %s is not writable", root)
-        return None
-    _sweep_stale(root)
-    return root
+def cache_root() -> Path:
+    """``outputs/.cache/sources``; created by the first write, so a load that fails
+    (or only reads) leaves ``outputs/`` untouched."""
+    return paths.cache_dir() / "sources"
 
 
 @functools.lru_cache(maxsize=1)
@@ -115,7 +106,13 @@ def write_entry(root: Path, key: str, frames: dict[str, pd.DataFrame], meta: dic
     """
     if (root / key).exists() or any(_has_object_columns(f) for f in frames.values()):
         return False
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _sweep_stale(root)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    except OSError as exc:
+        log.info("source cache not writable (%s): tables loaded without it", exc)
+        return False
     try:
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the entry from other users of outputs/
         _write_files(tmp, frames, meta)
