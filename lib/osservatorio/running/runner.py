@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -173,18 +174,71 @@ def reuse_stage(record: dict[str, Any], tmp_dir: Path) -> None:
         shutil.copy2(src, dst)
 
 
+@contextmanager
+def theme_kernel(cwd: Path):
+    """One kernel for the stages of a theme run (started on first use, always shut down).
+
+    Starting a kernel and importing the scientific stack cost seconds per stage; the
+    stages share the kernel, but not their variables: ``reset_namespace`` empties it
+    before each stage, so stages still hand data over through files only."""
+    from jupyter_client.manager import KernelManager
+
+    holder: dict[str, Any] = {}
+
+    def get() -> KernelManager:
+        if "km" not in holder:
+            ensure_kernel()
+            km = KernelManager(kernel_name=KERNEL_NAME)
+            km.start_kernel(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
+            holder["km"] = km
+        return holder["km"]
+
+    try:
+        yield get
+    finally:
+        km = holder.get("km")
+        if km is not None:
+            try:
+                km.shutdown_kernel(now=True)
+            finally:
+                km.cleanup_resources()
+
+
+RESET_CODE = "get_ipython().run_line_magic('reset', '-f')\nimport gc, matplotlib.pyplot as _plt; _plt.close('all'); gc.collect()\ndel gc, _plt"
+
+
+def reset_namespace(km) -> None:
+    """Empty the kernel's user namespace (variables of the previous stage), close figures."""
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        reply = kc.execute_interactive(RESET_CODE, timeout=60, output_hook=lambda msg: None)
+        if reply["content"].get("status") != "ok":
+            raise RuntimeError(f"could not reset the kernel between stages: {reply['content'].get('evalue')}")
+    finally:
+        kc.stop_channels()
+
+
 def execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[str, Any] | None],
                    on_stage: Callable[[str, int, str], None] | None = None) -> list[dict[str, Any]]:
     """Run or reuse each stage in order; stop at the first failure (kept, with its error).
 
     Each record names the files the stage wrote (relative to the run folder), so a later
     run can reuse them."""
+    with theme_kernel(tmp_dir) as kernel:
+        return _execute_stages(prepared, tmp_dir, plan, kernel, on_stage)
+
+
+def _execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[str, Any] | None], kernel,
+                    on_stage: Callable[[str, int, str], None] | None) -> list[dict[str, Any]]:
     import papermill as pm
 
     params = {"theme_id": prepared.theme_ref, "run_dir": str(tmp_dir), "overrides": prepared.overrides}
     nb_out = tmp_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
     records = []
+    fresh = True
     for stage in prepared.theme.stages:
         name = STAGE_NOTEBOOKS[stage]
         record: dict[str, Any] = {"stage": stage, "notebook": name, "status": "success", "error": None,
@@ -198,12 +252,15 @@ def execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[st
         else:
             if on_stage:
                 on_stage(prepared.theme.id, stage, "start")
-            ensure_kernel()
             before = _listing(tmp_dir)
             try:
+                km = kernel()
+                if not fresh:
+                    reset_namespace(km)
+                fresh = False
                 pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
                                     kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(tmp_dir), log_output=False,
-                                    extra_arguments=KERNEL_ARGUMENTS)
+                                    km=km)
             except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
                 record["status"] = "failed"
                 record["error"] = _short_error(exc)
