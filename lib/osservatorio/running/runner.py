@@ -84,12 +84,20 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> P
         raise InputError(f"{folder}: data folder not found for data_source={t.data_source!r}")
     sources = load_sources(folder)
     check_theme_data(t, sources)
-    check_design(t, sources)
     inputs = input_hashes(t)
     stage_fps = stage_fingerprints(t, inputs)
+    if not _stage_done(t.id, 30, stage_fps[30]):  # the design passed its check on these very inputs
+        check_design(t, sources)
     return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=inputs,
                        fingerprint=fingerprint(t, inputs, stage_fps), overrides=dict(overrides or {}),
                        stage_fingerprints=stage_fps)
+
+
+def _stage_done(theme_id: str, stage: int, stage_fingerprint: str) -> bool:
+    """The last successful run executed or reused ``stage`` with this fingerprint."""
+    m = latest_manifest(theme_id)
+    return bool(m and m.get("status") == "success" and any(
+        r.get("stage") == stage and r.get("fingerprint") == stage_fingerprint for r in m.get("stages", [])))
 
 
 def check_design(theme: Theme, sources) -> None:
