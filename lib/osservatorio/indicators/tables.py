@@ -58,11 +58,12 @@ def count_columns() -> list[str]:
             "atti_n", *acts, "finanza_sociale_n", "finanza_sociale_euro", "pilota_n"]
 
 
-def comune_counts(tables: Mapping[str, pd.DataFrame], theme_id: str | None = None) -> pd.DataFrame:
-    """Per comune (index codice_istat): Observatory counts from the source tables.
+def source_counts(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per comune (index codice_istat): the counts that do not depend on the theme
+    (entities, volunteers, employees, acts by type, social finance), 0 where none.
 
     Rows of sources without a code (unmatched names) are left out here; the match
-    report lists them. ``pilota_n`` counts pilots of ``theme_id`` (all pilots if None).
+    report lists them.
     """
     idx = pd.Index(reference.comuni()["codice_istat"], name="codice_istat")
     out = pd.DataFrame(index=idx)
@@ -86,14 +87,26 @@ def comune_counts(tables: Mapping[str, pd.DataFrame], theme_id: str | None = Non
         fin = fin.dropna(subset=["codice_istat"])
         out["finanza_sociale_n"] = fin.groupby("codice_istat").size()
         out["finanza_sociale_euro"] = fin.groupby("codice_istat")["importo_euro"].sum()
-    pilots = tables.get("pilot")
-    if pilots is not None:
-        pilots = pilots.dropna(subset=["codice_istat"])
-        if theme_id is not None:
-            pilots = pilots[pilots["tema"] == theme_id]
-        out["pilota_n"] = pilots.groupby("codice_istat").size()
     present = [c for c in count_columns() if c in out.columns]
     return out[present].reindex(idx).fillna(0.0).astype(float)
+
+
+def pilot_counts(pilots: pd.DataFrame, index: pd.Index, theme_id: str | None = None) -> pd.Series:
+    """``pilota_n`` on ``index`` (codice_istat): pilots of ``theme_id`` (all if None), 0 where none."""
+    pilots = pilots.dropna(subset=["codice_istat"])
+    if theme_id is not None:
+        pilots = pilots[pilots["tema"] == theme_id]
+    return pilots.groupby("codice_istat").size().reindex(index).fillna(0.0).astype(float).rename("pilota_n")
+
+
+def comune_counts(tables: Mapping[str, pd.DataFrame], theme_id: str | None = None) -> pd.DataFrame:
+    """Per comune (index codice_istat): Observatory counts from the source tables, the
+    theme-independent ones (``source_counts``) and ``pilota_n``, pilots of ``theme_id``
+    (all pilots if None)."""
+    out = source_counts(tables)
+    if tables.get("pilot") is not None:
+        out["pilota_n"] = pilot_counts(tables["pilot"], out.index, theme_id)
+    return out
 
 
 def add_rates(df: pd.DataFrame) -> pd.DataFrame:
@@ -105,14 +118,20 @@ def add_rates(df: pd.DataFrame) -> pd.DataFrame:
         if count in out.columns:
             out[rate] = mult * out[count] / pop
     if "pilota_n" in out.columns:
-        n_comuni = out["comuni"] if "comuni" in out.columns else pd.Series(1.0, index=out.index)
-        with_pilot = out["comuni_con_pilota"] if "comuni_con_pilota" in out.columns else (out["pilota_n"] > 0) * 1.0
-        out["copertura_pilota_comuni"] = with_pilot / n_comuni
-        covered = out["popolazione_coperta"] if "popolazione_coperta" in out.columns else pop * (out["pilota_n"] > 0)
-        out["copertura_pilota_popolazione"] = covered / pop
+        add_coverage(out, pop)
     if "popolazione_65_piu" in out.columns:
         out["quota_over65"] = out["popolazione_65_piu"] / pop
     return out
+
+
+def add_coverage(out: pd.DataFrame, pop: pd.Series) -> None:
+    """Pilot coverage, in place: share of comuni and share of residents (``pop``, missing
+    where 0) in comuni with a pilot."""
+    n_comuni = out["comuni"] if "comuni" in out.columns else pd.Series(1.0, index=out.index)
+    with_pilot = out["comuni_con_pilota"] if "comuni_con_pilota" in out.columns else (out["pilota_n"] > 0) * 1.0
+    out["copertura_pilota_comuni"] = with_pilot / n_comuni
+    covered = out["popolazione_coperta"] if "popolazione_coperta" in out.columns else pop * (out["pilota_n"] > 0)
+    out["copertura_pilota_popolazione"] = covered / pop
 
 
 def outcome_by_unit(esiti: pd.DataFrame, outcome: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
@@ -142,33 +161,76 @@ def outcome_by_unit(esiti: pd.DataFrame, outcome: str, start: str | None = None,
     return out
 
 
-def comune_indicators(tables: Mapping[str, pd.DataFrame], theme_id: str | None = None,
-                      outcome: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per comune: context, area codes (from ``ambiti``), counts, rates and
-    the theme's outcome (``outcome_by_unit`` keyed on comune codes), if given."""
+def shared_comune_indicators(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The theme-independent part of ``comune_indicators``: one row per comune with
+    context, area codes (from ``ambiti``), ``source_counts`` and their rates."""
     base = reference.comuni()[CONTEXT].set_index("codice_istat")
     amb = tables.get("ambiti")
     if amb is not None:
         amb = amb.dropna(subset=["codice_istat"]).drop_duplicates("codice_istat").set_index("codice_istat")
         for col in ["ambito_sociale", "distretto_sanitario", "asl"]:
             base[col] = amb[col].reindex(base.index)
-    out = base.join(comune_counts(tables, theme_id))
+    return add_rates(base.join(source_counts(tables))).reset_index()
+
+
+def theme_comune_indicators(shared: pd.DataFrame, pilots: pd.DataFrame | None = None, theme_id: str | None = None,
+                            outcome: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``comune_indicators`` from its shared part (``shared_comune_indicators``): the
+    theme's pilots (``pilota_n``, coverage) and outcome added, columns in the same order."""
+    out = shared.set_index("codice_istat")
+    rates = [c for c in out.columns if c in rate_columns()]
+    head, tail = out.drop(columns=rates), out[rates]
+    if pilots is not None:
+        head = head.assign(pilota_n=pilot_counts(pilots, head.index, theme_id))
     if outcome is not None:
-        out = out.join(outcome.rename_axis("codice_istat"), how="left")
-    return add_rates(out).reset_index()
+        head = head.join(outcome.rename_axis("codice_istat"), how="left")
+    out = head.join(tail)
+    if "pilota_n" in out.columns:
+        add_coverage(out, out["popolazione"].where(out["popolazione"] > 0))
+    return out.reset_index()
 
 
-def aggregate(indicators: pd.DataFrame, by: str, outcome_by_area: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Indicators of the areas in column ``by``: counts and populations summed, rates
-    recomputed from the sums, outcome weighted by ``esito_peso``. Comuni without
-    population are left out. ``outcome_by_area`` (indexed by area code) replaces the
-    weighted outcome where the sources measure the outcome on the areas themselves."""
+def comune_indicators(tables: Mapping[str, pd.DataFrame], theme_id: str | None = None,
+                      outcome: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per comune: context, area codes (from ``ambiti``), counts, rates and
+    the theme's outcome (``outcome_by_unit`` keyed on comune codes), if given."""
+    return theme_comune_indicators(shared_comune_indicators(tables), tables.get("pilot"), theme_id, outcome)
+
+
+def _area_rows(indicators: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The comuni that enter the aggregates of ``by``: with an area code and population."""
     df = indicators.dropna(subset=["popolazione", by])
-    df = df[df["popolazione"] > 0]
+    return df[df["popolazione"] > 0]
+
+
+def area_sums(indicators: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Per area of ``by`` (index): number of comuni, populations and the counts present
+    in ``indicators``, summed. Theme-independent when ``indicators`` is the shared part."""
+    df = _area_rows(indicators, by)
     g = df.groupby(by, observed=True)
     sums = [c for c in ["popolazione", "popolazione_65_piu", *count_columns()] if c in df.columns]
     out = g[sums].sum()
     out.insert(0, "comuni", g.size().astype(float))
+    return out
+
+
+def aggregate(indicators: pd.DataFrame, by: str, outcome_by_area: pd.DataFrame | None = None,
+              sums: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Indicators of the areas in column ``by``: counts and populations summed, rates
+    recomputed from the sums, outcome weighted by ``esito_peso``. Comuni without
+    population are left out. ``outcome_by_area`` (indexed by area code) replaces the
+    weighted outcome where the sources measure the outcome on the areas themselves.
+    ``sums``: ``area_sums`` of the shared indicators, when already computed (only the
+    theme's pilots are then summed here)."""
+    df = _area_rows(indicators, by)
+    if sums is None:
+        out = area_sums(indicators, by)
+    else:
+        out = sums.copy()
+        if "pilota_n" in df.columns:
+            out["pilota_n"] = df["pilota_n"].groupby(df[by], observed=True).sum()
+        order = [c for c in ["popolazione", "popolazione_65_piu", *count_columns()] if c in out.columns]
+        out = out[["comuni", *order]]
     if "pilota_n" in df.columns:
         out["comuni_con_pilota"] = (df["pilota_n"] > 0).groupby(df[by], observed=True).sum().astype(float)
         out["popolazione_coperta"] = (df["popolazione"] * (df["pilota_n"] > 0)).groupby(df[by], observed=True).sum()
