@@ -6,8 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from osservatorio.publishing import show
-from osservatorio.indicators.tables import (AREA_LEVELS, aggregate, comune_indicators, largest_gaps, outcome_by_unit,
-                          outcome_summary)
+from osservatorio.publishing.workbook import write_xlsx
+from osservatorio.indicators.shared import shared_indicators
+from osservatorio.indicators.tables import (AREA_LEVELS, aggregate, largest_gaps, outcome_by_unit, outcome_summary,
+                                            theme_comune_indicators)
 from osservatorio.indicators.panel import int_to_period
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, labels, t
@@ -68,14 +70,14 @@ def indicators(ctx: StageContext) -> dict[str, pd.DataFrame]:
     and region."""
     th, lang = ctx.theme, ctx.lang
     outcome = _outcomes(ctx)
-    ind = comune_indicators(ctx.sources.tables, th.id, outcome)
+    tables = ctx.sources.tables
+    shared = shared_indicators(tables)  # the theme-independent part, computed once per data version
+    ind = theme_comune_indicators(shared.comuni, tables.get("pilot"), th.id, outcome)
     ind.to_parquet(ctx.data_dir / "indicatori_comuni.parquet", index=False)
-    areas = {level: aggregate(ind, level, outcome_by_area=outcome) for level in AREA_LEVELS}
-    with pd.ExcelWriter(ctx.run_dir / "indicatori.xlsx") as xl:
-        ind.to_excel(xl, sheet_name="comuni", index=False)
-        for level, df in areas.items():
-            df.to_parquet(ctx.data_dir / f"indicatori_{level}.parquet", index=False)
-            df.to_excel(xl, sheet_name=SHEETS[level], index=False)
+    areas = {level: aggregate(ind, level, outcome_by_area=outcome, sums=shared.sums[level]) for level in AREA_LEVELS}
+    for level, df in areas.items():
+        df.to_parquet(ctx.data_dir / f"indicatori_{level}.parquet", index=False)
+    write_xlsx(ctx.run_dir / "indicatori.xlsx", {"comuni": ind, **{SHEETS[lv]: df for lv, df in areas.items()}})
     show.heading("ind.table.title", lang, level=3)
     show.para("ind.table.note", lang, outcome=getattr(th.outcome_label, lang), start=th.period_start[:4],
               end=th.period_end[:4])
