@@ -48,7 +48,7 @@ def validate(themes: Annotated[Optional[list[str]], typer.Argument(help="theme i
     from osservatorio.themes import list_theme_ids
 
     try:
-        ids = validate_all(themes or list_theme_ids())
+        ids = [p.theme.id for p in validate_all(themes or list_theme_ids())]
     except OsservatorioError as exc:
         _fail(exc)
     out.print(f"[green]valid:[/] {', '.join(ids)}")
@@ -72,7 +72,6 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
     """Run one theme: the stages whose inputs changed (the others are reused from the last
     successful run), report, findings, then rebuild the site."""
     from osservatorio.exceptions import InputError
-    from osservatorio.publishing.site import build_site
     from osservatorio.running.runner import run_theme
     from osservatorio.themes import STAGE_NOTEBOOKS
 
@@ -95,7 +94,7 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
         except OsservatorioError as exc:
             progress.stop()
             _fail(exc)
-    build_site()
+    _rebuild_site([outcome])
     _print_outcomes([outcome])
     raise typer.Exit(1 if outcome.status == "failed" else 0)
 
@@ -107,7 +106,6 @@ def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids 
           scheduler: Annotated[Optional[str], typer.Option(help="address of a Dask scheduler (tcp://host:8786)")] = None) -> None:
     """Run several themes in parallel (all by default), then rebuild the site."""
     from osservatorio.running.batch import run_batch
-    from osservatorio.publishing.site import build_site
     from osservatorio.themes import list_theme_ids
 
     selected = themes or list_theme_ids()
@@ -125,7 +123,7 @@ def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids 
         except OsservatorioError as exc:
             progress.stop()
             _fail(exc)
-    index = build_site()
+    index = _rebuild_site(outcomes)
     _print_outcomes(outcomes)
     out.print(f"site: {index}")
     raise typer.Exit(1 if any(o.status == "failed" for o in outcomes) else 0)
@@ -183,6 +181,17 @@ def lab(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
                   highlight=False, soft_wrap=True)
     out.print("JupyterLab: Ctrl-C stops it", highlight=False)
     raise typer.Exit(start_lab(lab_command(folder.parent, copies.notebook(stage), port, browser), cwd=folder.parent))
+
+
+def _rebuild_site(outcomes) -> Path:
+    """Rebuild the site when a theme ran (or there is none yet): when every theme was
+    skipped, the site already shows their latest runs."""
+    index = paths.site_dir() / "index.html"
+    if index.is_file() and all(o.status == "skipped" for o in outcomes):
+        return index
+    from osservatorio.publishing.site import build_site
+
+    return build_site()
 
 
 def _stages_text(stages: list[dict]) -> str:

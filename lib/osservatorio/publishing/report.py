@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import nbformat
 
 from osservatorio.data.reference import SOURCES
 from osservatorio.synthesis.findings import Finding
@@ -31,6 +30,7 @@ def _template_text(name: str) -> str:
 
 def notebook_body(path: Path) -> str:
     """HTML of a notebook's outputs only (no code, no markdown, no stderr)."""
+    import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)

@@ -13,22 +13,22 @@ from typing import Callable
 
 from osservatorio import paths
 from osservatorio.exceptions import InputError
-from osservatorio.running.runner import RunOutcome, prepare_run, run_theme
+from osservatorio.running.runner import LATEST, PreparedRun, RunOutcome, is_up_to_date, prepare_run, run_theme
 
 Callback = Callable[[RunOutcome], None]
 
 
-def validate_all(themes: list[str]) -> list[str]:
+def validate_all(themes: list[str]) -> list[PreparedRun]:
     """Validate every theme and its sources; raise one InputError listing all problems."""
-    problems, ids = [], []
+    problems, prepared = [], []
     for theme in themes:
         try:
-            ids.append(prepare_run(theme).theme.id)
+            prepared.append(prepare_run(theme))
         except InputError as exc:
             problems.append(str(exc))
     if problems:
         raise InputError("batch not started, bad input:\n" + "\n".join(problems))
-    return ids
+    return prepared
 
 
 def _run_safely(theme: str, force: bool, root: str) -> RunOutcome:
@@ -40,18 +40,32 @@ def _run_safely(theme: str, force: bool, root: str) -> RunOutcome:
 
 def run_batch(themes: list[str], workers: int = 2, force: bool = False, scheduler: str | None = None,
               on_done: Callback | None = None) -> list[RunOutcome]:
-    """Run ``themes`` in parallel; with ``scheduler`` (a Dask address) on that cluster."""
-    validate_all(themes)
-    root = str(paths.project_root())
-    if scheduler:
-        return _run_dask(themes, force, root, scheduler, on_done)
+    """Run ``themes`` in parallel; with ``scheduler`` (a Dask address) on that cluster.
+
+    Themes whose last successful run has the same fingerprint are reported as skipped by
+    this process, without starting a worker."""
     outcomes = []
+    todo = []
+    for theme, prepared in zip(themes, validate_all(themes), strict=True):
+        if not force and is_up_to_date(prepared):
+            outcomes.append(RunOutcome(prepared.theme.id, "skipped",
+                                       paths.theme_outputs_dir(prepared.theme.id) / LATEST))
+            if on_done:
+                on_done(outcomes[-1])
+        else:
+            todo.append(theme)
+    root = str(paths.project_root())
+    if not todo:
+        return outcomes
+    if scheduler:
+        return outcomes + _run_dask(todo, force, root, scheduler, on_done)
     if workers <= 1:
-        for theme in themes:
+        for theme in todo:
             outcomes.append(_run_safely(theme, force, root))
             if on_done:
                 on_done(outcomes[-1])
         return outcomes
+    themes = todo
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_run_safely, theme, force, root): theme for theme in themes}
         for fut in as_completed(futures):
