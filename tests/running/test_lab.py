@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,7 +28,7 @@ from osservatorio import paths
 from osservatorio.cli import app
 from osservatorio.running.kernel import KERNEL_NAME, ensure_kernel, kernel_is_registered
 from osservatorio.running.lab import copy_state, prepare_lab
-from osservatorio.running.provenance import fingerprint, input_hashes
+from osservatorio.running.provenance import fingerprint, input_hashes, notebook_content
 from osservatorio.themes import STAGE_NOTEBOOKS, load_theme
 
 THEME = "patti-beni-comuni"
@@ -130,3 +131,196 @@ def test_tracked_notebooks_are_as_the_git_filter_writes_them():
         stripped = subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id", "--extra-keys", " ".join(EXTRA_KEYS)],
                                   input=path.read_bytes(), capture_output=True, check=True).stdout
         assert stripped == path.read_bytes(), f"{path.name}: run it through nbstripout --keep-id"
+
+
+# --- browser ----------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jupyter_env(tmp: Path, root: Path) -> dict[str, str]:
+    """A server isolated from the user's Jupyter settings, workspaces and runtime files."""
+    env = dict(os.environ, OSSERVATORIO_ROOT=str(root), JUPYTER_TOKEN="osservatorio-test",
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+               JUPYTER_CONFIG_DIR=str(tmp / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(tmp / "jupyter-runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "lab-settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab-workspaces"))
+    # every cell rendered (no windowing), so the test can read every prompt; no news pop-up
+    settings = tmp / "lab-settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True, exist_ok=True)
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    (settings / "apputils-extension").mkdir(parents=True, exist_ok=True)
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    return env
+
+
+def wait_for_server(proc: subprocess.Popen, url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"jupyter lab exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30) -> int | None:
+    """Stop a process we started; kill it if it does not stop in time."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None
+    return proc.returncode
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def kernel_states(base: str, token: str) -> list[str]:
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as r:
+        return [s["kernel"]["execution_state"] for s in json.loads(r.read())]
+
+
+def run_all_and_save(browser, base: str, token: str, path: str, notebook: Path, timeout_s: float = 900) -> dict:
+    """Open a notebook in JupyterLab, Run > Run All Cells, wait until its kernel stays idle,
+    save with Ctrl-S; what the page shows and the timings."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    t0 = time.monotonic()
+    page.goto(f"{base}/lab/tree/{path}?token={token}", wait_until="domcontentloaded")
+    page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=120_000)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(timeout=120_000)
+    opened = time.monotonic() - t0
+
+    def run_all() -> float:
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).first.click()
+        return time.monotonic()
+
+    t1 = clicked = run_all()
+    idle_polls, started = 0, False
+    while idle_polls < 4:
+        if not started and time.monotonic() - clicked > 10:  # the kernel was still connecting: once more
+            page.keyboard.press("Escape")
+            clicked = run_all()  # idle 4 polls in a row: between two cells the kernel is idle for milliseconds
+        assert time.monotonic() - t1 < timeout_s, f"{notebook.name} still running after {timeout_s} s"
+        time.sleep(0.5 if not started else 1)
+        prompts = page.locator(".jp-NotebookPanel .jp-InputPrompt").all_inner_texts()
+        queued = sum("[*]" in p for p in prompts)
+        busy = kernel_states(base, token) != ["idle"]  # also briefly busy for completions and inspections
+        started = started or queued > 0 or any(re.search(r"\[\d+\]", p) for p in prompts)
+        assert started or time.monotonic() - t1 < 60, "Run All Cells did not start the kernel"
+        pending = sum(p.strip().startswith("[ ]") for p in prompts)  # code cells not run yet
+        idle_polls = idle_polls + 1 if started and not busy and queued == 0 and pending == 0 else 0
+    ran = time.monotonic() - t1
+    dialogs = page.locator(".jp-Dialog")
+    assert dialogs.count() == 0, f"JupyterLab shows a dialog: {dialogs.first.inner_text()}"
+    mtime = notebook.stat().st_mtime_ns
+    page.locator(".jp-NotebookPanel .jp-Notebook").first.click()
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + 30
+    while notebook.stat().st_mtime_ns == mtime and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert notebook.stat().st_mtime_ns != mtime, "the notebook was not saved"
+    shown = {"tables": page.locator(".jp-OutputArea-output table").all_inner_texts(),
+             "tracebacks": page.locator('.jp-OutputArea-output:has-text("Traceback")').count()}
+    page.close()
+    return {"open_s": round(opened, 1), "run_s": round(ran, 1), **shown}
+
+
+def saved_errors(notebook: Path) -> list[str]:
+    nb = nbformat.read(notebook, as_version=4)
+    return [f"{o.ename}: {o.evalue}" for c in nb.cells if c.cell_type == "code"
+            for o in c.outputs if o.output_type == "error"]
+
+
+@pytest.fixture
+def lab_server(fresh_project, tmp_path):
+    """``osservatorio lab patti-beni-comuni 30`` on a free port; stopped with Ctrl-C (SIGINT)."""
+    port = free_port()
+    env = jupyter_env(tmp_path, fresh_project)
+    log = open(tmp_path / "lab.log", "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "osservatorio"), "lab", THEME, "30", "--no-browser",
+                             "--port", str(port)], env=env, cwd=fresh_project, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(proc, f"{base}/api/status?token={env['JUPYTER_TOKEN']}")
+        yield {"base": base, "token": env["JUPYTER_TOKEN"], "proc": proc, "root": fresh_project}
+    finally:
+        code = stop_process(proc)
+        log.close()
+        assert code is not None, "Ctrl-C did not stop osservatorio lab within 30 s"
+
+
+@pytest.mark.e2e
+def test_browser_runs_stage_30_copy(lab_server, browser):
+    status = json.loads(urllib.request.urlopen(f"{lab_server['base']}/lsp/status?token={lab_server['token']}").read())
+    assert "pylsp" in status["sessions"], "python-lsp-server is not registered: no go-to-definition"
+    notebook = paths.interactive_dir(THEME) / "notebooks" / "30_evaluation.ipynb"
+    seen = run_all_and_save(browser, lab_server["base"], lab_server["token"], "notebooks/30_evaluation.ipynb", notebook)
+    print(f"\nstage 30 in JupyterLab: opened in {seen['open_s']} s, ran in {seen['run_s']} s")
+    assert saved_errors(notebook) == [] and seen["tracebacks"] == 0
+    nb = nbformat.read(notebook, as_version=4)
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), "a cell did not run"
+    assert nb.metadata.kernelspec.name == KERNEL_NAME
+    assert any(("effetto" in t and "IC basso" in t) or ("effect" in t and "CI low" in t) for t in seen["tables"]), \
+        "the estimates table is not displayed"
+
+
+@pytest.mark.e2e
+def test_jupyterlab_leaves_git_clean(project_root, tmp_path, browser, monkeypatch):
+    """A clone with the filter `make env` installs: open, run and save a tracked notebook."""
+    from osservatorio.running.gitfilter import install_git_filter
+    from osservatorio.running.lab import lab_command
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    assert install_git_filter(clone)
+    shutil.copytree(project_root / "data" / "demo", clone / "data" / "demo")  # ignored by git
+    monkeypatch.setenv("OSSERVATORIO_ROOT", str(clone))
+    before = [notebook_content(p) for p in sorted((clone / "notebooks").glob("*.ipynb"))]  # fingerprinted part
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout == ""
+
+    port = free_port()
+    env = jupyter_env(tmp_path, clone)
+    cmd = lab_command(clone, None, port, browser=False) + ["--ServerApp.answer_yes=True"]
+    with open(tmp_path / "lab.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_server(proc, f"http://127.0.0.1:{port}/api/status?token={env['JUPYTER_TOKEN']}")
+            notebook = clone / "notebooks" / "10_indicators.ipynb"
+            seen = run_all_and_save(browser, f"http://127.0.0.1:{port}", env["JUPYTER_TOKEN"],
+                                    "notebooks/10_indicators.ipynb", notebook)
+            print(f"\nstage 10 in a clone: opened in {seen['open_s']} s, ran in {seen['run_s']} s")
+        finally:
+            stop_process(proc)
+    saved = nbformat.read(notebook, as_version=4)
+    assert any(c.get("outputs") for c in saved.cells), "the saved notebook has no outputs: nothing was tested"
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=clone, capture_output=True, text=True, check=True).stdout
+
+    assert git("diff", "--no-textconv") == "", "the filtered notebook differs from the committed one"
+    # git status trusts a changed file size without running the filter ("M", with an empty
+    # diff); refreshing the index's stat data (git add of the unchanged content) clears it
+    git("add", "notebooks/10_indicators.ipynb")
+    assert git("status", "--porcelain") == ""
+    assert [notebook_content(p) for p in sorted((clone / "notebooks").glob("*.ipynb"))] == before
