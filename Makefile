@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name osservatorio --display-name 'osservatorio (Python 3)' >/dev/null
+	$(BIN)/python -m osservatorio.running.kernel >/dev/null  # the osservatorio kernel; tracked notebooks stripped on save
 	@touch $(STAMP)
 
 # nbstripout as the git filter of *.ipynb (.gitattributes): opening, running and saving a

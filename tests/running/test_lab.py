@@ -242,7 +242,8 @@ def run_all_and_save(browser, base: str, token: str, path: str, notebook: Path, 
         time.sleep(0.2)
     assert notebook.stat().st_mtime_ns != mtime, "the notebook was not saved"
     shown = {"tables": page.locator(".jp-OutputArea-output table").all_inner_texts(),
-             "tracebacks": page.locator('.jp-OutputArea-output:has-text("Traceback")').count()}
+             "tracebacks": page.locator('.jp-OutputArea-output:has-text("Traceback")').count(),
+             "outputs_on_screen": page.locator(".jp-OutputArea-output").count()}
     page.close()
     return {"open_s": round(opened, 1), "run_s": round(ran, 1), **shown}
 
@@ -313,14 +314,45 @@ def test_jupyterlab_leaves_git_clean(project_root, tmp_path, browser, monkeypatc
             print(f"\nstage 10 in a clone: opened in {seen['open_s']} s, ran in {seen['run_s']} s")
         finally:
             stop_process(proc)
-    saved = nbformat.read(notebook, as_version=4)
-    assert any(c.get("outputs") for c in saved.cells), "the saved notebook has no outputs: nothing was tested"
+    assert seen["outputs_on_screen"], "no output was displayed: nothing was run"
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=clone, capture_output=True, text=True, check=True).stdout
 
     assert git("diff", "--no-textconv") == "", "the filtered notebook differs from the committed one"
-    # git status trusts a changed file size without running the filter ("M", with an empty
-    # diff); refreshing the index's stat data (git add of the unchanged content) clears it
-    git("add", "notebooks/10_indicators.ipynb")
+    # saved exactly as committed (pre-save hook): git status is clean without any git add
     assert git("status", "--porcelain") == ""
+    assert notebook.read_bytes() == subprocess.run(["git", "show", "HEAD:notebooks/10_indicators.ipynb"], cwd=clone,
+                                                   capture_output=True, check=True).stdout
     assert [notebook_content(p) for p in sorted((clone / "notebooks").glob("*.ipynb"))] == before
+
+
+def test_pre_save_hook_strips_tracked_notebooks_only(fresh_project):
+    """Saved from JupyterLab with outputs: a tracked notebook comes out byte for byte as
+    committed, a copy in outputs/ keeps its outputs."""
+    import asyncio
+
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+    from osservatorio.running.kernel import PRE_SAVE_HOOK
+
+    tracked = fresh_project / "notebooks" / "30_evaluation.ipynb"
+    committed = tracked.read_bytes()
+    copy_path = fresh_project / "outputs" / "x" / "30_evaluation.ipynb"
+    copy_path.parent.mkdir(parents=True)
+    copy_path.write_bytes(committed)
+    manager = AsyncLargeFileManager(root_dir=str(fresh_project), pre_save_hook=PRE_SAVE_HOOK)
+
+    async def save_with_outputs(path: str) -> None:
+        model = await manager.get(path)
+        nb = model["content"]
+        nb["metadata"]["language_info"] = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python"}
+        code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        code["execution_count"] = 1
+        code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "hello"}]
+        code["metadata"]["execution"] = {"iopub.status.busy": "2026-12-02T00:00:00Z"}
+        await manager.save({"type": "notebook", "format": "json", "content": nb}, path)
+
+    asyncio.run(save_with_outputs("notebooks/30_evaluation.ipynb"))
+    asyncio.run(save_with_outputs("outputs/x/30_evaluation.ipynb"))
+    assert tracked.read_bytes() == committed
+    assert "hello" in copy_path.read_text()

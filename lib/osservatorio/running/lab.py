@@ -25,7 +25,7 @@ import nbformat
 
 from osservatorio import paths
 from osservatorio.exceptions import InputError
-from osservatorio.running.kernel import DISPLAY_NAME, KERNEL_NAME, ensure_kernel
+from osservatorio.running.kernel import DISPLAY_NAME, KERNEL_NAME, ensure_kernel, ensure_server_config
 from osservatorio.themes import STAGE_NOTEBOOKS, Theme, load_theme
 
 METADATA_KEY = "osservatorio"  # notebook metadata of a copy: theme and hash of what was written
@@ -115,8 +115,40 @@ def _same_content(path: Path, nb: nbformat.NotebookNode) -> bool:
     return _content_hash(nbformat.read(path, as_version=4)) == _content_hash(nb)
 
 
+# The top-level metadata of the tracked notebooks, as committed.
+TRACKED_METADATA = {"kernelspec": {"display_name": DISPLAY_NAME, "language": "python", "name": KERNEL_NAME},
+                    "language_info": {"name": "python"}}
+# Cell metadata JupyterLab may add on its own (the user's tags and the rest are kept).
+_VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "jupyter", "ExecuteTime")
+
+
+def strip_tracked_notebook(model: dict, path: str, contents_manager, **kwargs) -> None:
+    """Jupyter pre-save hook: a tracked stage notebook (in the project's notebooks/) is
+    saved without outputs, execution counts or the metadata JupyterLab writes, exactly as
+    committed; so opening, running and saving one leaves ``git status`` clean (git judges
+    a file whose size changed as modified without running the nbstripout filter). The
+    outputs stay on screen; copies made by ``osservatorio lab`` keep theirs on disk."""
+    if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+        return
+    try:
+        os_path = Path(contents_manager._get_os_path(path)).resolve()
+    except Exception:  # a contents manager without files on disk: nothing tracked there
+        return
+    if os_path.parent != paths.notebooks_dir().resolve():
+        return
+    nb = model["content"]
+    nb["metadata"] = copy.deepcopy(TRACKED_METADATA)
+    for cell in nb.get("cells", []):
+        for key in _VOLATILE_CELL_METADATA:
+            cell.get("metadata", {}).pop(key, None)
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+
+
 def lab_command(root_dir: Path, open_path: Path | None, port: int | None, browser: bool) -> list[str]:
-    """``jupyter lab`` on the interactive folder with the osservatorio kernel as default."""
+    """``jupyter lab`` on the interactive folder with the osservatorio kernel as default
+    and tracked notebooks stripped on save."""
+    ensure_server_config()  # the pre-save hook, for this server and any other started from this environment
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root_dir}",
            f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}"]
     if port is not None:
