@@ -62,6 +62,9 @@ bench: $(STAMP) ## benchmarks against the peer tools (installs the bench extra)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_twfe.py
 	$(BIN)/python benchmarks/bench_staggered.py
+	$(BIN)/python benchmarks/bench_sources.py
+	$(BIN)/python benchmarks/bench_stage10.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 calibrate: $(STAMP) ## coverage and size simulations of the estimators (minutes)
 	$(BIN)/python benchmarks/calibrate_staggered.py
