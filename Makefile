@@ -58,7 +58,7 @@ site: $(STAMP) ## rebuild outputs/site from the latest runs
 validate: demo-data ## validate every theme file and its data sources
 	$(BIN)/osservatorio validate
 
-bench: $(STAMP) ## benchmarks against the peer tools (installs the bench extra)
+bench: demo-data ## speed benchmarks, against the peer tools where there is one (installs the bench extra)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_twfe.py
 	$(BIN)/python benchmarks/bench_staggered.py
