@@ -59,20 +59,26 @@ def cache_root() -> Path:
     return paths.cache_dir() / "sources"
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """SHA-256 of the loading modules' source text and the relevant package versions."""
-    h = hashlib.sha256(f"schema {SCHEMA_VERSION}\n".encode())
-    here = Path(__file__).resolve().parent
-    for module in CODE_MODULES:
-        h.update(module.encode() + b"\0" + (here / f"{module}.py").read_bytes() + b"\0")
-    for package in PACKAGES:
+def code_hash(files: tuple[str, ...], packages: tuple[str, ...], salt: str = "") -> str:
+    """SHA-256 of the source text of ``files`` (paths inside the osservatorio package) and
+    of the installed versions of ``packages``: what a cached result was computed with."""
+    package_dir = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(salt.encode())
+    for name in files:
+        h.update(name.encode() + b"\0" + (package_dir / name).read_bytes() + b"\0")
+    for package in packages:
         try:
             version = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             version = "absent"
         h.update(f"{package}=={version}\n".encode())
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 of the loading modules' source text and the relevant package versions."""
+    return code_hash(tuple(f"data/{m}.py" for m in CODE_MODULES), PACKAGES, f"schema {SCHEMA_VERSION}\n")
 
 
 def entry_key(table: str, file_name: str, file_sha256: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import json
 import logging
 from collections.abc import Mapping
@@ -61,17 +60,7 @@ def cache_root() -> Path:
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 of the computing modules' source text and the relevant package versions."""
-    here = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for name in CODE_FILES:
-        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
-    for package in PACKAGES:
-        try:
-            version = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            version = "absent"
-        h.update(f"{package}=={version}\n".encode())
-    return h.hexdigest()
+    return entry_store.code_hash(CODE_FILES, PACKAGES)
 
 
 def input_hash(tables: Mapping[str, pd.DataFrame]) -> str:

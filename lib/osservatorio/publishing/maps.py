@@ -58,7 +58,7 @@ def _geometry_frames() -> dict[str, pd.DataFrame]:
     g = _simplified_comuni()
     geoms = g.geometry.normalize()
     xs, ys, kinds, rows = [], [], [], []
-    fill_at = ring_at = 0
+    fill_at = 0
     for code, geom in zip(g["codice_istat"], geoms):
         parts = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
         rings = [np.asarray(r.coords)[:, :2] for p in parts for r in (p.exterior, *p.interiors)]
