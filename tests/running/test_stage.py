@@ -75,3 +75,27 @@ def test_stage_40_refuses_estimates_of_other_parameters(fresh_project):
     stage.write_json("estimates.json", {"theme_options": {"parameters": other}, "headline": {}})
     with pytest.raises(StageOrderError, match="other values of cluster"):
         steps.evidence(stage)
+
+
+@pytest.mark.e2e
+def test_interactive_notebook_with_overrides_equals_a_batch_run(fresh_project):
+    """Stage 30 run interactively (papermill on the notebook, run_dir empty) after the
+    outcome and cluster were changed gives the estimates of a batch run with the same
+    overrides."""
+    import papermill as pm
+
+    from osservatorio.running.kernel import KERNEL_NAME, ensure_kernel
+    from osservatorio.running.runner import run_theme
+
+    ensure_kernel()
+    open_stage(THEME).panel()  # a panel of the theme's own parameters is already cached
+    out = fresh_project / "outputs" / "30.ipynb"
+    pm.execute_notebook(str(paths.notebooks_dir() / "30_evaluation.ipynb"), str(out), kernel_name=KERNEL_NAME,
+                        parameters={"theme_id": THEME, "run_dir": "", "overrides": CHANGED}, progress_bar=False)
+    interactive = json.loads((open_stage(THEME, "", CHANGED).data_dir / "estimates.json").read_text())
+    batch = run_theme(THEME, overrides=CHANGED)
+    assert batch.status == "success", batch.error
+    ran = json.loads((batch.run_dir / "data" / "estimates.json").read_text())
+    assert interactive["headline"] == ran["headline"] and interactive["pretrend"] == ran["pretrend"]
+    assert ran["headline"]["n_clusters"] == 20 and ran["theme_options"]["overrides"] == CHANGED
+    assert interactive["options"] == ran["options"]
