@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -55,6 +56,7 @@ class PreparedRun:
     fingerprint: str
     overrides: dict[str, Any] = field(default_factory=dict)
     stage_fingerprints: dict[int, str] = field(default_factory=dict)
+    design_check: str = ""
 
     @property
     def theme_ref(self) -> str:
@@ -86,18 +88,22 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> P
     check_theme_data(t, sources)
     inputs = input_hashes(t)
     stage_fps = stage_fingerprints(t, inputs)
-    if not _stage_done(t.id, 30, stage_fps[30]):  # the design passed its check on these very inputs
-        check_design(t, sources)
+    design_key = design_check_key(t, inputs)
+    previous = latest_manifest(t.id)
+    if not (previous and previous.get("status") == "success" and previous.get("design_check") == design_key):
+        check_design(t, sources)  # else it passed on these very data, options and code
     return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=inputs,
                        fingerprint=fingerprint(t, inputs, stage_fps), overrides=dict(overrides or {}),
-                       stage_fingerprints=stage_fps)
+                       stage_fingerprints=stage_fps, design_check=design_key)
 
 
-def _stage_done(theme_id: str, stage: int, stage_fingerprint: str) -> bool:
-    """The last successful run executed or reused ``stage`` with this fingerprint."""
-    m = latest_manifest(theme_id)
-    return bool(m and m.get("status") == "success" and any(
-        r.get("stage") == stage and r.get("fingerprint") == stage_fingerprint for r in m.get("stages", [])))
+def design_check_key(theme: Theme, inputs: dict[str, str]) -> str:
+    """What the design check depends on: the theme's parameters, the sources, the library
+    (not the notebooks: editing a cell does not repeat the check)."""
+    from osservatorio.running.provenance import library_hash
+
+    parts = {"theme": theme.notebook_parameters(), "inputs": inputs, "lib": library_hash()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def check_design(theme: Theme, sources) -> None:
@@ -353,7 +359,8 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
         "run_id": run_id, "theme": tid, "theme_file": str(prepared.theme_file),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "parameters": prepared.theme.notebook_parameters(), "inputs": prepared.inputs,
-        "fingerprint": prepared.fingerprint, "overrides": prepared.overrides, "git": git_commit(),
+        "fingerprint": prepared.fingerprint, "design_check": prepared.design_check,
+        "overrides": prepared.overrides, "git": git_commit(),
         "packages": package_versions(),
         "synthetic_data": prepared.theme.data_source == "demo",
     }
