@@ -179,7 +179,8 @@ def lab(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
         out.print(f"kept your edited {', '.join(p.name for p in copies.kept)} (pass --reset to replace them)",
                   highlight=False, soft_wrap=True)
     out.print("JupyterLab: Ctrl-C stops it", highlight=False)
-    raise typer.Exit(start_lab(lab_command(folder.parent, copies.notebook(stage), port, browser), cwd=folder.parent))
+    root = paths.project_root()  # lib/ within reach of the file browser and of jump to definition
+    raise typer.Exit(start_lab(lab_command(root, copies.notebook(stage), port, browser), cwd=root))
 
 
 def _rebuild_site(outcomes) -> Path:

@@ -241,11 +241,25 @@ def run_all_and_save(browser, base: str, token: str, path: str, notebook: Path, 
     while notebook.stat().st_mtime_ns == mtime and time.monotonic() < deadline:
         time.sleep(0.2)
     assert notebook.stat().st_mtime_ns != mtime, "the notebook was not saved"
-    shown = {"tables": page.locator(".jp-OutputArea-output table").all_inner_texts(),
+    jumped = jump_to_definition(page, "open_stage")
+    shown = {"jumped_to": jumped, "tables": page.locator(".jp-OutputArea-output table").all_inner_texts(),
              "tracebacks": page.locator('.jp-OutputArea-output:has-text("Traceback")').count(),
              "outputs_on_screen": page.locator(".jp-OutputArea-output").count()}
     page.close()
     return {"open_s": round(opened, 1), "run_s": round(ran, 1), **shown}
+
+
+def jump_to_definition(page, name: str) -> list[str]:
+    """Right-click a name in the notebook, Jump to definition (jupyterlab-lsp): the tabs then open."""
+    page.locator(f".jp-Notebook .cm-content :text('{name}')").first.click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text="Jump to definition").first.click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        tabs = page.locator(".lm-TabBar-tabLabel").all_inner_texts()
+        if any(t.endswith(".py") for t in tabs):
+            break
+        time.sleep(0.5)
+    return [t for t in page.locator(".lm-TabBar-tabLabel").all_inner_texts() if t]
 
 
 def saved_errors(notebook: Path) -> list[str]:
@@ -259,6 +273,9 @@ def lab_server(fresh_project, tmp_path):
     """``osservatorio lab patti-beni-comuni 30`` on a free port; stopped with Ctrl-C (SIGINT)."""
     port = free_port()
     env = jupyter_env(tmp_path, fresh_project)
+    # the library inside the project, as in a clone, for jump to definition (first on the path)
+    shutil.copytree(REPO / "lib", fresh_project / "lib", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    env["PYTHONPATH"] = str(fresh_project / "lib")
     log = open(tmp_path / "lab.log", "w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "osservatorio"), "lab", THEME, "30", "--no-browser",
                              "--port", str(port)], env=env, cwd=fresh_project, stdout=log, stderr=subprocess.STDOUT)
@@ -277,9 +294,11 @@ def test_browser_runs_stage_30_copy(lab_server, browser):
     status = json.loads(urllib.request.urlopen(f"{lab_server['base']}/lsp/status?token={lab_server['token']}").read())
     assert "pylsp" in status["sessions"], "python-lsp-server is not registered: no go-to-definition"
     notebook = paths.interactive_dir(THEME) / "notebooks" / "30_evaluation.ipynb"
-    seen = run_all_and_save(browser, lab_server["base"], lab_server["token"], "notebooks/30_evaluation.ipynb", notebook)
+    seen = run_all_and_save(browser, lab_server["base"], lab_server["token"],
+                            f"outputs/{THEME}/interactive/notebooks/30_evaluation.ipynb", notebook)
     print(f"\nstage 30 in JupyterLab: opened in {seen['open_s']} s, ran in {seen['run_s']} s")
     assert saved_errors(notebook) == [] and seen["tracebacks"] == 0
+    assert "stage.py" in seen["jumped_to"], f"jump to definition of open_stage opened {seen['jumped_to']}"
     nb = nbformat.read(notebook, as_version=4)
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), "a cell did not run"
     assert nb.metadata.kernelspec.name == KERNEL_NAME

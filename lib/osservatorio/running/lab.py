@@ -1,9 +1,10 @@
 """JupyterLab on a theme: untracked copies of the stage notebooks with the theme injected.
 
-``open_lab`` is the one orchestrating function: ``load_theme`` (a bad theme fails before
+``osservatorio lab`` calls ``prepare_lab``: ``load_theme`` (a bad theme fails before
 anything is written), ``write_copies`` (the tracked notebooks with an
 ``injected-parameters`` cell after their ``parameters`` cell, as ``ploomber nb --inject``
-and papermill do, into ``outputs/<theme>/interactive/notebooks/``), then ``start_lab``.
+and papermill do, into ``outputs/<theme>/interactive/notebooks/``); then ``start_lab``
+runs JupyterLab rooted at the project, opening the copy.
 A copy the researcher edited is kept unless ``reset``: each copy records the hash of what
 was written, so an unedited copy follows the tracked notebook and an edited one is left alone.
 """
@@ -212,11 +213,3 @@ def prepare_lab(theme: str | Path, stage: int | None = None, reset: bool = False
         ensure_demo_data()
     ensure_kernel()
     return write_copies(t, lab_parameters(theme, t.id, overrides), reset=reset)
-
-
-def open_lab(theme: str | Path, stage: int | None = None, reset: bool = False, port: int | None = None,
-             browser: bool = True, overrides: dict[str, Any] | None = None) -> int:
-    """``osservatorio lab``: the copies, then JupyterLab on them until Ctrl-C; its exit code."""
-    copies = prepare_lab(theme, stage, reset, overrides)
-    root = copies.folder.parent
-    return start_lab(lab_command(root, copies.notebook(stage), port, browser), cwd=root)
