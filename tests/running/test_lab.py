@@ -93,7 +93,7 @@ def test_lab_keeps_edited_copies(fresh_project, monkeypatch):
     monkeypatch.setattr("osservatorio.running.lab.start_lab", lambda cmd, cwd: started.append(cmd) or 0)
     result = CliRunner().invoke(app, ["lab", THEME, "30", "--no-browser"])
     assert result.exit_code == 0 and "kept your edited 30_evaluation.ipynb (pass --reset" in result.output
-    assert started[0][-1] == "notebooks/30_evaluation.ipynb" and "--no-browser" in started[0]
+    assert started[0][-1] == f"outputs/{THEME}/interactive/notebooks/30_evaluation.ipynb" and "--no-browser" in started[0]
     result = CliRunner().invoke(app, ["lab", THEME, "--reset", "--no-browser"])
     assert result.exit_code == 0 and "my_analysis" not in path.read_text(encoding="utf-8"), result.output
 
