@@ -217,11 +217,11 @@ def run_all_and_save(browser, base: str, token: str, path: str, notebook: Path, 
         return time.monotonic()
 
     t1 = clicked = run_all()
-    idle_polls, started = 0, False
+    idle_polls, stalled, started = 0, 0, False
     while idle_polls < 4:
         if not started and time.monotonic() - clicked > 10:  # the kernel was still connecting: once more
             page.keyboard.press("Escape")
-            clicked = run_all()  # idle 4 polls in a row: between two cells the kernel is idle for milliseconds
+            clicked = run_all()
         assert time.monotonic() - t1 < timeout_s, f"{notebook.name} still running after {timeout_s} s"
         time.sleep(0.5 if not started else 1)
         prompts = page.locator(".jp-NotebookPanel .jp-InputPrompt").all_inner_texts()
@@ -233,7 +233,15 @@ def run_all_and_save(browser, base: str, token: str, path: str, notebook: Path, 
         started = started or queued > 0 or any(re.search(r"\[\d+\]", p) for p in prompts)
         assert started or time.monotonic() - t1 < 60, "Run All Cells did not start the kernel"
         pending = sum(p.strip().startswith("[ ]") for p in prompts)  # code cells not run yet
-        idle_polls = idle_polls + 1 if started and not busy and queued == 0 and pending == 0 else 0
+        quiet = started and not busy and queued == 0
+        # idle 4 polls in a row: between two cells the kernel is idle for milliseconds
+        idle_polls = idle_polls + 1 if quiet and pending == 0 else 0
+        # all quiet yet cells never ran (Run All reached a kernel that was reconnecting): again
+        stalled = stalled + 1 if quiet and pending > 0 else 0
+        if stalled >= 5:
+            page.keyboard.press("Escape")
+            run_all()
+            stalled = 0
     ran = time.monotonic() - t1
     dialogs = page.locator(".jp-Dialog")
     assert dialogs.count() == 0, f"JupyterLab shows a dialog: {dialogs.first.inner_text()}"
