@@ -61,6 +61,7 @@ def test_bad_data_file_exit_2_before_any_notebook(project_with_outputs):
     res = _cli(["batch", "patti-beni-comuni", "coprogettazione-anziani"], root)
     assert res.returncode == 2
     assert "pilot.csv, row 2, column 'costo_euro'" in res.stderr.replace("\n", " ")
+    assert res.stderr.count("column 'costo_euro'") == 1  # once, not once per theme
     assert _snapshot(root / "outputs") == before
 
 

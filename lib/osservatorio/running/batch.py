@@ -25,7 +25,8 @@ def validate_all(themes: list[str]) -> list[PreparedRun]:
         try:
             prepared.append(prepare_run(theme))
         except InputError as exc:
-            problems.append(str(exc))
+            if str(exc) not in problems:  # a bad source file is every theme's problem: said once
+                problems.append(str(exc))
     if problems:
         raise InputError("batch not started, bad input:\n" + "\n".join(problems))
     return prepared
