@@ -58,6 +58,12 @@ def count_columns() -> list[str]:
             "atti_n", *acts, "finanza_sociale_n", "finanza_sociale_euro", "pilota_n"]
 
 
+def _count_by(out: pd.DataFrame, rows: pd.DataFrame, column: str, values, prefix: str) -> None:
+    """Add ``<prefix>_<value>_n``: rows per comune with each value of ``column``."""
+    for value in values:
+        out[f"{prefix}_{slug(value)}_n"] = rows[rows[column] == value].groupby("codice_istat").size()
+
+
 def source_counts(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Per comune (index codice_istat): the counts that do not depend on the theme
     (entities, volunteers, employees, acts by type, social finance), 0 where none.
@@ -74,14 +80,12 @@ def source_counts(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         out["ets_n"] = g.size()
         out["volontari_n"] = g["volontari"].sum()
         out["dipendenti_n"] = g["dipendenti"].sum()
-        for sezione in SEZIONI_RUNTS:
-            out[f"ets_{slug(sezione)}_n"] = ets[ets["sezione"] == sezione].groupby("codice_istat").size()
+        _count_by(out, ets, "sezione", SEZIONI_RUNTS, "ets")
     acts = tables.get("atti_amministrazione_condivisa")
     if acts is not None:
         acts = acts.dropna(subset=["codice_istat"])
         out["atti_n"] = acts.groupby("codice_istat").size()
-        for tipo in TIPI_ATTO:
-            out[f"atti_{slug(tipo)}_n"] = acts[acts["tipo"] == tipo].groupby("codice_istat").size()
+        _count_by(out, acts, "tipo", TIPI_ATTO, "atti")
     fin = tables.get("strumenti_finanza_sociale")
     if fin is not None:
         fin = fin.dropna(subset=["codice_istat"])
