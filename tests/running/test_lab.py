@@ -202,6 +202,17 @@ def kernel_states(base: str, token: str) -> list[str]:
 
 
 def run_all_and_save(browser, base: str, token: str, path: str, notebook: Path, timeout_s: float = 300) -> dict:
+    """``run_all_once``, tried a second time in a new page if the first fails: in fresh clones
+    JupyterLab's UI sometimes raced (a second kernel session, a dialog over the menu bar,
+    seen twice in about seven runs). A real failure fails both times."""
+    try:
+        return run_all_once(browser, base, token, path, notebook, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - retried once, then raised
+        print(f"\nfirst attempt failed, retrying once: {type(exc).__name__}: {str(exc)[:300]}")
+        return run_all_once(browser, base, token, path, notebook, timeout_s)
+
+
+def run_all_once(browser, base: str, token: str, path: str, notebook: Path, timeout_s: float = 300) -> dict:
     """Open a notebook in JupyterLab, Run > Run All Cells, wait until its kernel stays idle,
     save with Ctrl-S; what the page shows and the timings."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -260,17 +271,30 @@ def run_all_and_save(browser, base: str, token: str, path: str, notebook: Path, 
     return {"open_s": round(opened, 1), "run_s": round(ran, 1), **shown}
 
 
-def jump_to_definition(page, name: str) -> list[str]:
-    """Right-click a name in the notebook, Jump to definition (jupyterlab-lsp): the tabs then open."""
-    page.locator(f".jp-Notebook .cm-content :text('{name}')").first.click(button="right")
-    page.locator(".lm-Menu-itemLabel", has_text="Jump to definition").first.click()
-    deadline = time.monotonic() + 30
+def jump_to_definition(page, name: str, timeout_s: float = 120) -> list[str]:
+    """Right-click a name in the notebook, Jump to definition (jupyterlab-lsp): the open tabs.
+
+    The language server starts after the notebook opens and may still be indexing: wait
+    until the status bar says it is initialized, then try again until a .py tab opens."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        page.get_by_text("Fully initialized").first.wait_for(timeout=timeout_s * 1000 / 2)
+    except Exception:  # the jump below still decides
+        pass
+    tabs: list[str] = []
     while time.monotonic() < deadline:
-        tabs = page.locator(".lm-TabBar-tabLabel").all_inner_texts()
-        if any(t.endswith(".py") for t in tabs):
-            break
-        time.sleep(0.5)
-    return [t for t in page.locator(".lm-TabBar-tabLabel").all_inner_texts() if t]
+        page.keyboard.press("Escape")
+        page.locator(f".jp-Notebook .cm-content :text('{name}')").first.click(button="right")
+        jump = page.locator(".lm-Menu-itemLabel", has_text="Jump to definition").first
+        jump.wait_for(timeout=10_000)
+        jump.click()
+        until = time.monotonic() + 10
+        while time.monotonic() < until:
+            tabs = [t for t in page.locator(".lm-TabBar-tabLabel").all_inner_texts() if t]
+            if any(t.endswith(".py") for t in tabs):
+                return tabs
+            time.sleep(0.5)
+    return tabs
 
 
 def saved_errors(notebook: Path) -> list[str]:
