@@ -97,7 +97,8 @@ def test_workbook_reads_back_as_openpyxl_wrote_it(tmp_path):
     edge = pd.DataFrame({"x": [1.0, 2.5, np.nan, 35414.0, 1e-5, 1e20, np.inf, -np.inf, 0.1 + 0.2, 1 / 3],
                          "testo": ["a", None, "a&b<>", " b ", "c", "", "è", 'q"', "l\nm", "w"],
                          "classe": pd.Categorical(["u", "v", None, "u", "v", "u", "v", "u", "v", "u"]),
-                         "flag": [True, False] * 5, "n": np.arange(10), "uno": [1.0] * 10})
+                         "flag": [True, False] * 5, "n": np.arange(10), "uno": [1.0] * 10,
+                         "misto": [1, "a", 2.5, None, True, "x", 3, "", np.nan, "y"]})
     sheets = {"comuni": ind, "regioni": aggregate(ind, "regione"), "casi": edge}
     with pd.ExcelWriter(tmp_path / "openpyxl.xlsx", engine="openpyxl") as xl:
         for name, df in sheets.items():
@@ -108,6 +109,24 @@ def test_workbook_reads_back_as_openpyxl_wrote_it(tmp_path):
     assert list(got) == list(want) == list(sheets)
     for name in sheets:
         pd.testing.assert_frame_equal(got[name], want[name], check_exact=True)
+
+
+@pytest.mark.parametrize("dated", [False, True])  # the fast path, and pandas' for other types
+def test_workbook_layout_freezes_and_sizes_columns(tmp_path, dated):
+    import openpyxl
+
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"], "motivi": ["lungo", "testo"]})
+    if dated:
+        df["quando"] = pd.to_datetime(["2024-01-01", "2024-02-01"])
+    write_xlsx(tmp_path / "l.xlsx", {"lista": df, "note": df[["b"]]},
+               layout={"lista": {"freeze": (1, 2), "width": 14, "widths": {"motivi": 110}}})
+    book = openpyxl.load_workbook(tmp_path / "l.xlsx")
+    ws = book["lista"]
+    assert ws.freeze_panes == "C2"
+    assert ws.column_dimensions["A"].width == pytest.approx(14, abs=1)
+    assert ws.column_dimensions["C"].width == pytest.approx(110, abs=1)
+    assert book["note"].freeze_panes is None
+    assert ws["B2"].value == "x" and ws["A3"].value == 2
 
 
 def test_stage_outputs_equal_with_and_without_cache(project_root, tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from osservatorio import paths
+from osservatorio.publishing.workbook import write_xlsx
 from osservatorio.synthesis.findings import SCHEMA_VERSION, Finding, schema_json, suppress, to_frame
 from osservatorio.publishing.report import _template_text, headline_markdown, md_to_html
 from osservatorio.running.runner import LATEST, TMP_PREFIX
@@ -154,30 +155,20 @@ def write_catalogue(entries: list[dict], lang: str = "it") -> dict[str, Path]:
 def _write_xlsx(path: Path, frame: pd.DataFrame, lang: str, generated: str) -> None:
     """Sheets: about, catalogo (one row per finding), one per theme (field | description
     | value, one field per row) and codebook."""
-    from openpyxl.utils import get_column_letter
-
     about = pd.DataFrame({"": [t("site.sheet.about", lang, version=SCHEMA_VERSION, generated=generated)]})
     descr = {c: t(f"codebook.{c}", lang) for c in frame.columns}
-    with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        about.to_excel(xw, sheet_name="info", index=False)
-        xw.sheets["info"].column_dimensions["A"].width = 150
-        frame.to_excel(xw, sheet_name="catalogo", index=False)
-        xw.sheets["catalogo"].freeze_panes = "C2"
-        for i in range(1, len(frame.columns) + 1):
-            xw.sheets["catalogo"].column_dimensions[get_column_letter(i)].width = 18
-        for _, row in frame.iterrows():
-            sheet = _sheet_name(row["tema"], xw.sheets)
-            readable = pd.DataFrame({t("site.sheet.field", lang): frame.columns,
-                                     t("site.sheet.description", lang): [descr[c] for c in frame.columns],
-                                     t("site.sheet.value", lang): [_cell(row[c]) for c in frame.columns]})
-            readable.to_excel(xw, sheet_name=sheet, index=False)
-            ws = xw.sheets[sheet]
-            for i, width in enumerate((32, 70, 90), start=1):
-                ws.column_dimensions[get_column_letter(i)].width = width
-        book = codebook(frame.columns, lang)
-        book.to_excel(xw, sheet_name="codebook", index=False)
-        xw.sheets["codebook"].column_dimensions["A"].width = 34
-        xw.sheets["codebook"].column_dimensions["B"].width = 100
+    sheets: dict[str, pd.DataFrame] = {"info": about, "catalogo": frame}
+    layout: dict[str, dict] = {"info": {"width": 150}, "catalogo": {"freeze": (1, 2), "width": 18}}
+    for _, row in frame.iterrows():
+        sheet = _sheet_name(row["tema"], sheets)
+        sheets[sheet] = pd.DataFrame({t("site.sheet.field", lang): frame.columns,
+                                      t("site.sheet.description", lang): [descr[c] for c in frame.columns],
+                                      t("site.sheet.value", lang): [_cell(row[c]) for c in frame.columns]})
+        layout[sheet] = {"widths": dict(zip(sheets[sheet].columns, (32, 70, 90)))}
+    book = codebook(frame.columns, lang)
+    sheets["codebook"] = book
+    layout["codebook"] = {"widths": dict(zip(book.columns, (34, 100)))}
+    write_xlsx(path, sheets, layout)
 
 
 def _sheet_name(theme: str, existing) -> str:
@@ -213,13 +204,14 @@ def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
     out_dir = paths.findings_dir()
 
     def xlsx(p: Path) -> None:
-        with pd.ExcelWriter(p, engine="openpyxl") as xw:
-            for theme, part in pooled.groupby("tema", sort=True):
-                part.head(XLSX_TRANSFER_ROWS).to_excel(xw, sheet_name=_sheet_name(str(theme), xw.sheets), index=False)
-            cols = [c for c in pooled.columns if c != "schema_version"]
-            pd.DataFrame({t("site.sheet.column", lang): cols,
-                          t("site.sheet.description", lang): [t(f"transfer.codebook.{c}", lang) for c in cols]}
-                         ).to_excel(xw, sheet_name="codebook", index=False)
+        sheets: dict[str, pd.DataFrame] = {}
+        for theme, part in pooled.groupby("tema", sort=True):
+            sheets[_sheet_name(str(theme), sheets)] = part.head(XLSX_TRANSFER_ROWS)
+        cols = [c for c in pooled.columns if c != "schema_version"]
+        sheets["codebook"] = pd.DataFrame({t("site.sheet.column", lang): cols,
+                                           t("site.sheet.description", lang): [t(f"transfer.codebook.{c}", lang)
+                                                                               for c in cols]})
+        write_xlsx(p, sheets)
 
     return {"transfer_csv": _atomic_write(out_dir / "trasferibilita.csv", lambda p: pooled.to_csv(p, index=False)),
             "transfer_xlsx": _atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}

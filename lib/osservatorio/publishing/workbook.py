@@ -19,18 +19,25 @@ import numpy as np
 import pandas as pd
 
 
-def write_xlsx(path: str | Path, sheets: dict[str, pd.DataFrame]) -> Path:
-    """Write each frame (no index) to its sheet of a new workbook at ``path``, atomically."""
+def write_xlsx(path: str | Path, sheets: dict[str, pd.DataFrame], layout: dict[str, dict] | None = None) -> Path:
+    """Write each frame (no index) to its sheet of a new workbook at ``path``, atomically.
+
+    ``layout`` may give, per sheet, ``freeze`` (row, column of the first scrolling cell, as
+    XlsxWriter's ``freeze_panes``), ``width`` (every column) and ``widths`` (column name to
+    width), applied on both paths."""
+    layout = layout or {}
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
         if all(_supported(df) for df in sheets.values()):
-            _write_fast(tmp, sheets)
+            _write_fast(tmp, sheets, layout)
         else:
-            with pd.ExcelWriter(tmp, engine="openpyxl") as xl:
+            with pd.ExcelWriter(tmp, engine="xlsxwriter",
+                                engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}}) as xl:
                 for name, df in sheets.items():
                     df.to_excel(xl, sheet_name=name, index=False)
+                    _apply_layout(xl.sheets[name], df, layout.get(name))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -47,34 +54,56 @@ def _column_writer(worksheet, series: pd.Series):
     """(values, write) for a column: ``write(row, col, value)`` skips missing values."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.tolist(), worksheet.write_boolean
+
+    def write_number(row: int, col: int, v: float) -> None:
+        if v != v:
+            return
+        if v in (float("inf"), float("-inf")):
+            worksheet.write_string(row, col, "inf" if v > 0 else "-inf")
+        else:
+            worksheet.write_number(row, col, v)
+
     if pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(series.dtype, pd.CategoricalDtype):
-        values = series.to_numpy(dtype=float, na_value=np.nan).tolist()
-
-        def write_number(row: int, col: int, v: float) -> None:
-            if v != v:
-                return
-            if v in (float("inf"), float("-inf")):
-                worksheet.write_string(row, col, "inf" if v > 0 else "-inf")
-            else:
-                worksheet.write_number(row, col, v)
-
-        return values, write_number
+        return series.to_numpy(dtype=float, na_value=np.nan).tolist(), write_number
     values = series.astype(object).where(series.notna(), None).tolist()
 
     def write_text(row: int, col: int, v: object) -> None:
-        if v is not None and v != "":
+        """Text as text; the numbers and booleans of a mixed column as numbers and
+        booleans, as pandas writes them."""
+        if v is None or (isinstance(v, str) and v == ""):
+            return
+        if isinstance(v, (bool, np.bool_)):
+            worksheet.write_boolean(row, col, bool(v))
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            write_number(row, col, float(v))
+        else:
             worksheet.write_string(row, col, str(v))
 
     return values, write_text
 
 
-def _write_fast(path: str, sheets: dict[str, pd.DataFrame]) -> None:
+def _apply_layout(ws, df: pd.DataFrame, spec: dict | None) -> None:
+    """Column widths and frozen panes of an XlsxWriter worksheet (before its rows, as
+    constant-memory mode needs)."""
+    if not spec:
+        return
+    widths = spec.get("widths", {})
+    for col, name in enumerate(df.columns):
+        width = widths.get(name, spec.get("width"))
+        if width is not None:
+            ws.set_column(col, col, width)
+    if "freeze" in spec:
+        ws.freeze_panes(*spec["freeze"])
+
+
+def _write_fast(path: str, sheets: dict[str, pd.DataFrame], layout: dict[str, dict]) -> None:
     import xlsxwriter
 
     with xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_numbers": False,
                                     "strings_to_formulas": False, "strings_to_urls": False}) as book:
         for name, df in sheets.items():
             ws = book.add_worksheet(name)
+            _apply_layout(ws, df, layout.get(name))
             for col, header in enumerate(df.columns):
                 ws.write_string(0, col, str(header))
             columns = [_column_writer(ws, df[c]) for c in df.columns]

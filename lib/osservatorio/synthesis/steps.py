@@ -15,6 +15,7 @@ import math
 import pandas as pd
 
 from osservatorio.publishing import show
+from osservatorio.publishing.workbook import write_xlsx
 from osservatorio.synthesis.findings import Finding, Subgroup, verdict, write_theme_findings
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, fmt_p, t
@@ -230,7 +231,7 @@ def _site_label(ctx: StageContext, sites: pd.DataFrame, names: dict) -> pd.Serie
 def _reasons(ctx: StageContext, ranked: pd.DataFrame, sites: pd.DataFrame) -> list[str]:
     lang, th = ctx.lang, ctx.theme
     unit = getattr(th.outcome_unit, lang)
-    by_site = sites.set_index("site")
+    by_site = {row["site"]: row for row in sites.to_dict("records")}
     out = []
     for r in ranked.itertuples(index=False):
         if r.pred == r.pred:
@@ -239,7 +240,7 @@ def _reasons(ctx: StageContext, ranked: pd.DataFrame, sites: pd.DataFrame) -> li
                           prob=fmt_number(100 * r.prob_beneficio, lang, 0))
         else:
             pred_text = t("syn.transfer.reason.nopred", lang)
-        s = by_site.loc[r.sito_simile]
+        s = by_site[r.sito_simile]
         support = (t("syn.transfer.reason.in_support", lang) if not r.fuori_supporto else
                    t("syn.transfer.reason.out_support", lang, mods=", ".join(
                        t(f"syn.transfer.mod.{m}", lang) for m in r.fuori_supporto.split(" | "))))
@@ -431,13 +432,6 @@ def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> pd.DataFrame:
     out.to_csv(ctx.run_dir / "trasferibilita.csv", index=False)
     notes = pd.DataFrame({"colonna": list(out.columns),
                           "significato": [t(f"transfer.codebook.{c}", lang) for c in out.columns]})
-    with pd.ExcelWriter(ctx.run_dir / "trasferibilita.xlsx", engine="openpyxl") as xw:
-        out.to_excel(xw, sheet_name="trasferibilita", index=False)
-        notes.to_excel(xw, sheet_name="codebook", index=False)
-        ws = xw.sheets["trasferibilita"]
-        ws.freeze_panes = "C2"
-        from openpyxl.utils import get_column_letter
-
-        for i, col in enumerate(out.columns, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = 110 if col == "motivi" else 14
+    write_xlsx(ctx.run_dir / "trasferibilita.xlsx", {"trasferibilita": out, "codebook": notes},
+               layout={"trasferibilita": {"freeze": (1, 2), "width": 14, "widths": {"motivi": 110}}})
     return out
