@@ -1,26 +1,37 @@
-"""Synthesis across sites: random-effects meta-analysis, forest plots, evidence grades."""
+"""Synthesis across sites: random-effects meta-analysis, forest plots, evidence grades.
 
-from osservatorio.synthesis.evidence import (
-    PadlockRating,
-    PadlockReason,
-    ci_width_ratio,
-    maryland_level,
-    maryland_table,
-    padlocks,
-    rules_table,
-)
-from osservatorio.synthesis.meta import MetaResult, leave_one_out, meta_analysis, predict_effect
+The names below are loaded on first use (PEP 562): the site and the report read
+``synthesis.findings`` without paying for SciPy, which only the meta-analysis needs."""
 
-__all__ = [
-    "MetaResult",
-    "PadlockRating",
-    "PadlockReason",
-    "ci_width_ratio",
-    "leave_one_out",
-    "maryland_level",
-    "maryland_table",
-    "meta_analysis",
-    "padlocks",
-    "predict_effect",
-    "rules_table",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "PadlockRating": "evidence",
+    "PadlockReason": "evidence",
+    "ci_width_ratio": "evidence",
+    "maryland_level": "evidence",
+    "maryland_table": "evidence",
+    "padlocks": "evidence",
+    "rules_table": "evidence",
+    "MetaResult": "meta",
+    "leave_one_out": "meta",
+    "meta_analysis": "meta",
+    "predict_effect": "meta",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'osservatorio.synthesis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"osservatorio.synthesis.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
