@@ -8,6 +8,7 @@ methods, sources and provenance.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from importlib import resources
@@ -28,10 +29,18 @@ def _template_text(name: str) -> str:
     return resources.files("osservatorio").joinpath(f"templates/{name}").read_text(encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=1)
+def exporter():
+    """nbconvert's HTML exporter for report sections (its templates loaded once a process)."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                        exclude_output_prompt=True, embed_images=True, anchor_link_text="")
+
+
 def notebook_body(path: Path) -> str:
     """HTML of a notebook's outputs only (no code, no markdown, no stderr)."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
     cells = []
@@ -43,9 +52,7 @@ def notebook_body(path: Path) -> str:
         cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "error")]
         cells.append(cell)
     nb.cells = cells
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True, anchor_link_text="")
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = exporter().from_notebook_node(nb)
     return body
 
 
@@ -133,15 +140,17 @@ def provenance_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, str(v)) for k, v in rows]
 
 
-def render_report(theme: Theme, run_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Write ``run_dir/report.html`` from the executed notebooks and findings."""
+def render_report(theme: Theme, run_dir: Path, manifest: dict[str, Any], bodies: dict[int, str] | None = None) -> Path:
+    """Write ``run_dir/report.html`` from the executed notebooks and findings
+    (``bodies``: sections already rendered with ``notebook_body``, by stage)."""
     lang = theme.language
+    bodies = bodies or {}
     sections = []
     for stage in theme.stages:
         nb = run_dir / "notebooks" / STAGE_NOTEBOOKS[stage]
         if nb.is_file():
             sections.append({"anchor": f"stage-{stage}", "title": t(f"report.stage.{stage}", lang),
-                             "body": notebook_body(nb)})
+                             "body": bodies[stage] if stage in bodies else notebook_body(nb)})
     finding = load_finding(run_dir)
     head = md_to_html(headline_markdown(finding, lang))
     if manifest.get("status") == "failed":

@@ -32,6 +32,9 @@ LATEST = "latest"
 TMP_PREFIX = ".tmp-"
 # Kernels log only errors: their start-up warnings would drown the batch progress.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# Seconds papermill waits for the kernel: it imports the stages' modules while booting,
+# which takes long on a busy machine.
+KERNEL_START_TIMEOUT = 300
 
 
 @dataclass
@@ -73,9 +76,11 @@ def ensure_demo_data() -> None:
         generate_demo(paths.demo_dir())
 
 
-def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> PreparedRun:
-    """Validate the theme file and its sources. Raises InputError before any notebook runs."""
-    from osservatorio.data.sources import load_sources
+def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None, validate: bool = True) -> PreparedRun:
+    """Validate the theme file and (``validate``) its sources. Raises InputError before any
+    notebook runs. Without ``validate`` only the theme file is read and the sources
+    hashed: enough to decide whether the run is up to date; ``validate_sources`` then
+    does the rest."""
     from osservatorio.themes import resolve_theme_path
 
     t = load_theme(theme, overrides)
@@ -84,17 +89,28 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None) -> P
     folder = paths.sources_dir(t.data_source)
     if not folder.is_dir():
         raise InputError(f"{folder}: data folder not found for data_source={t.data_source!r}")
-    sources = load_sources(folder)
-    check_theme_data(t, sources)
     inputs = input_hashes(t)
     stage_fps = stage_fingerprints(t, inputs)
-    design_key = design_check_key(t, inputs)
+    prepared = PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=inputs,
+                           fingerprint=fingerprint(t, inputs, stage_fps), overrides=dict(overrides or {}),
+                           stage_fingerprints=stage_fps, design_check=design_check_key(t, inputs))
+    if validate:
+        validate_sources(prepared)
+    return prepared
+
+
+def validate_sources(prepared: PreparedRun) -> None:
+    """The sources are valid (through the validated-table cache), hold the theme's data,
+    and the design can work on them (skipped when the last successful run checked it on
+    the same data, options and code)."""
+    from osservatorio.data.sources import load_sources
+
+    t = prepared.theme
+    sources = load_sources(paths.sources_dir(t.data_source))
+    check_theme_data(t, sources)
     previous = latest_manifest(t.id)
-    if not (previous and previous.get("status") == "success" and previous.get("design_check") == design_key):
-        check_design(t, sources)  # else it passed on these very data, options and code
-    return PreparedRun(theme=t, theme_file=resolve_theme_path(theme), inputs=inputs,
-                       fingerprint=fingerprint(t, inputs, stage_fps), overrides=dict(overrides or {}),
-                       stage_fingerprints=stage_fps, design_check=design_key)
+    if not (previous and previous.get("status") == "success" and previous.get("design_check") == prepared.design_check):
+        check_design(t, sources)
 
 
 def design_check_key(theme: Theme, inputs: dict[str, str]) -> str:
@@ -188,9 +204,24 @@ def reuse_stage(record: dict[str, Any], tmp_dir: Path) -> None:
         shutil.copy2(src, dst)
 
 
+# What each stage's notebook imports first: a kernel started for a run imports them while
+# it boots (IPython's exec_lines), in parallel with the parent's checks of the sources.
+STAGE_MODULES: dict[int, str] = {10: "osservatorio.indicators.steps", 20: "osservatorio.selection.steps",
+                                 30: "osservatorio.evaluate.designs", 40: "osservatorio.synthesis.steps"}
+
+
+def warm_imports(stages: list[int]) -> str:
+    """One line of code importing the modules of ``stages`` without binding a name the
+    notebooks could see (``%reset`` between stages keeps modules, not names)."""
+    modules = ["osservatorio.running.stage", "matplotlib.pyplot"] + [STAGE_MODULES[s] for s in stages]
+    return f"import importlib as _w; [_w.import_module(_m) for _m in {modules!r}]; del _w"
+
+
 @contextmanager
-def theme_kernel(cwd: Path):
-    """One kernel for the stages of a theme run (started on first use, always shut down).
+def theme_kernel(cwd: Path, warm: list[int] | None = None):
+    """One kernel for the stages of a theme run (always shut down). With ``warm`` (the
+    stages to run) it starts at once and imports their modules while booting; else on
+    first use.
 
     Starting a kernel and importing the scientific stack cost seconds per stage; the
     stages share the kernel, but not their variables: ``reset_namespace`` empties it
@@ -203,11 +234,14 @@ def theme_kernel(cwd: Path):
         if "km" not in holder:
             ensure_kernel()
             km = KernelManager(kernel_name=KERNEL_NAME)
-            km.start_kernel(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
+            extra = [f"--IPKernelApp.exec_lines={warm_imports(warm)}"] if warm else []
+            km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd))
             holder["km"] = km
         return holder["km"]
 
     try:
+        if warm:
+            get()  # boots in the background; papermill waits until it is ready
         yield get
     finally:
         km = holder.get("km")
@@ -235,17 +269,20 @@ def reset_namespace(km) -> None:
 
 
 def execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[str, Any] | None],
-                   on_stage: Callable[[str, int, str], None] | None = None) -> list[dict[str, Any]]:
+                   on_stage: Callable[[str, int, str], None] | None = None,
+                   on_notebook: Callable[[int, Path], None] | None = None) -> list[dict[str, Any]]:
     """Run or reuse each stage in order; stop at the first failure (kept, with its error).
 
     Each record names the files the stage wrote (relative to the run folder), so a later
-    run can reuse them."""
+    run can reuse them. ``on_notebook(stage, path)`` is called with each stage's executed
+    (or copied) notebook as soon as it is there."""
     with theme_kernel(tmp_dir) as kernel:
-        return _execute_stages(prepared, tmp_dir, plan, kernel, on_stage)
+        return _execute_stages(prepared, tmp_dir, plan, kernel, on_stage, on_notebook)
 
 
 def _execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[str, Any] | None], kernel,
-                    on_stage: Callable[[str, int, str], None] | None) -> list[dict[str, Any]]:
+                    on_stage: Callable[[str, int, str], None] | None,
+                    on_notebook: Callable[[int, Path], None] | None = None) -> list[dict[str, Any]]:
     import papermill as pm
 
     params = {"theme_id": prepared.theme_ref, "run_dir": str(tmp_dir), "overrides": prepared.overrides}
@@ -274,7 +311,7 @@ def _execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[s
                 fresh = False
                 pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
                                     kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(tmp_dir), log_output=False,
-                                    km=km)
+                                    km=km, start_timeout=KERNEL_START_TIMEOUT)
             except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
                 record["status"] = "failed"
                 record["error"] = _short_error(exc)
@@ -282,6 +319,8 @@ def _execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[s
             record["files"] = sorted(f for f, sig in after.items() if before.get(f) != sig)
         record["duration_s"] = round(time.perf_counter() - start, 2)
         records.append(record)
+        if on_notebook and (nb_out / name).is_file():
+            on_notebook(stage, nb_out / name)
         if on_stage:
             on_stage(prepared.theme.id, stage, record["status"])
         if record["status"] == "failed":
@@ -341,54 +380,86 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
               root: str | None = None, from_stage: int | None = None) -> RunOutcome:
     """Run one theme end to end, rerunning only the stages whose fingerprint changed
     (``force``: all; ``from_stage``: that stage and the later ones). Raises InputError for
-    bad input; returns the outcome."""
+    bad input; returns the outcome.
+
+    Work is overlapped where it does not change what runs: the kernel boots and imports
+    the stages' modules while this process validates the sources (a bad source still stops
+    the run before any notebook executes), and each executed notebook is rendered for the
+    report in a thread while the kernel runs the next stage."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from osservatorio.publishing import report
+
     if root:
         os.environ["OSSERVATORIO_ROOT"] = root
     started = time.perf_counter()
-    prepared = prepare_run(theme, overrides)
+    prepared = prepare_run(theme, overrides, validate=False)
     tid = prepared.theme.id
     if not force and from_stage is None and is_up_to_date(prepared):
+        # same theme, sources, notebooks and code as the last successful run, which validated them
         return RunOutcome(tid, "skipped", paths.theme_outputs_dir(tid) / LATEST, duration_s=time.perf_counter() - started)
+    plan = plan_stages(prepared, latest_manifest(tid), force=force, from_stage=from_stage)
     run_id = new_run_id()
     base = paths.theme_outputs_dir(tid)
     base.mkdir(parents=True, exist_ok=True)
     tmp_dir = base / f"{TMP_PREFIX}{run_id}"
     tmp_dir.mkdir()
     os.environ["OSSERVATORIO_ROOT"] = str(paths.project_root())
-    manifest: dict[str, Any] = {
-        "run_id": run_id, "theme": tid, "theme_file": str(prepared.theme_file),
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "parameters": prepared.theme.notebook_parameters(), "inputs": prepared.inputs,
-        "fingerprint": prepared.fingerprint, "design_check": prepared.design_check,
-        "overrides": prepared.overrides, "git": git_commit(),
-        "packages": package_versions(),
-        "synthetic_data": prepared.theme.data_source == "demo",
-    }
-    try:
-        plan = plan_stages(prepared, latest_manifest(tid), force=force, from_stage=from_stage)
-        stages = execute_stages(prepared, tmp_dir, plan, on_stage)
-        detach_executed_notebooks(tmp_dir, base / run_id, stages)
-        failed = [s for s in stages if s["status"] == "failed"]
-        manifest.update(stages=stages, status="failed" if failed else "success",
-                        error=failed[0]["error"] if failed else None)
-        try:
-            from osservatorio.publishing.report import render_report
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as renderer:
+        renderer.submit(report.exporter)  # nbconvert's import and templates, while the kernel boots
+        bodies: dict[int, Any] = {}
 
-            render_report(prepared.theme, tmp_dir, manifest)
-        except Exception as exc:
-            manifest.update(status="failed", error=f"report: {_short_error(exc)}",
-                            report_traceback=traceback.format_exc()[-4000:])
-    except BaseException as exc:  # keep the evidence of any crash, then re-raise interrupts
-        manifest.update(status="failed", error=_short_error(exc))
-        manifest["duration_s"] = round(time.perf_counter() - started, 2)
-        write_manifest(tmp_dir, manifest)
-        publish_run(tid, tmp_dir, run_id, success=False)
-        if not isinstance(exc, Exception):
-            raise
-        return RunOutcome(tid, "failed", tmp_dir.parent / run_id, manifest["error"], time.perf_counter() - started)
+        def on_notebook(stage: int, path: Path) -> None:
+            bodies[stage] = renderer.submit(report.notebook_body, path)
+
+        with theme_kernel(tmp_dir, warm=[s for s, rec in plan.items() if rec is None]) as kernel:
+            try:
+                validate_sources(prepared)
+            except BaseException:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+                raise
+            manifest: dict[str, Any] = {
+                "run_id": run_id, "theme": tid, "theme_file": str(prepared.theme_file),
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "parameters": prepared.theme.notebook_parameters(), "inputs": prepared.inputs,
+                "fingerprint": prepared.fingerprint, "design_check": prepared.design_check,
+                "overrides": prepared.overrides, "git": git_commit(),
+                "packages": package_versions(),
+                "synthetic_data": prepared.theme.data_source == "demo",
+            }
+            try:
+                stages = _execute_stages(prepared, tmp_dir, plan, kernel, on_stage, on_notebook)
+            except BaseException as exc:
+                return _publish_crash(prepared, tmp_dir, run_id, manifest, exc, started)
+        try:
+            detach_executed_notebooks(tmp_dir, base / run_id, stages)
+            failed = [s for s in stages if s["status"] == "failed"]
+            manifest.update(stages=stages, status="failed" if failed else "success",
+                            error=failed[0]["error"] if failed else None)
+            try:
+                report.render_report(prepared.theme, tmp_dir, manifest,
+                                     bodies={stage: fut.result() for stage, fut in bodies.items()})
+            except Exception as exc:
+                manifest.update(status="failed", error=f"report: {_short_error(exc)}",
+                                report_traceback=traceback.format_exc()[-4000:])
+        except BaseException as exc:
+            return _publish_crash(prepared, tmp_dir, run_id, manifest, exc, started)
     manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest["duration_s"] = round(time.perf_counter() - started, 2)
     write_manifest(tmp_dir, manifest)
     final = publish_run(tid, tmp_dir, run_id, success=manifest["status"] == "success")
     return RunOutcome(tid, manifest["status"], final, manifest.get("error"), manifest["duration_s"],
                       manifest.get("stages", []))
+
+
+def _publish_crash(prepared: PreparedRun, tmp_dir: Path, run_id: str, manifest: dict[str, Any], exc: BaseException,
+                   started: float) -> RunOutcome:
+    """Keep the evidence of a crash as a failed run, then re-raise interrupts."""
+    manifest.update(status="failed", error=_short_error(exc))
+    manifest["duration_s"] = round(time.perf_counter() - started, 2)
+    write_manifest(tmp_dir, manifest)
+    publish_run(prepared.theme.id, tmp_dir, run_id, success=False)
+    if not isinstance(exc, Exception):
+        raise exc
+    return RunOutcome(prepared.theme.id, "failed", tmp_dir.parent / run_id, manifest["error"],
+                      time.perf_counter() - started)
