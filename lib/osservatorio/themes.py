@@ -49,6 +49,10 @@ SizeClass = Literal["0-1.000", "1.001-5.000", "5.001-10.000", "10.001-20.000", "
                     "100.001-250.000", ">250.000"]
 ActType = Literal["regolamento", "patto", "co-programmazione", "co-progettazione", "convenzione"]
 Matching = Literal["mahalanobis", "propensity"]
+# The 20 regions as ISTAT names them (column ``regione`` of the reference comuni).
+Region = Literal["Abruzzo", "Basilicata", "Calabria", "Campania", "Emilia-Romagna", "Friuli-Venezia Giulia", "Lazio",
+                 "Liguria", "Lombardia", "Marche", "Molise", "Piemonte", "Puglia", "Sardegna", "Sicilia", "Toscana",
+                 "Trentino-Alto Adige/Südtirol", "Umbria", "Valle d'Aosta/Vallée d'Aoste", "Veneto"]
 
 
 class Selection(_Strict):
@@ -59,6 +63,7 @@ class Selection(_Strict):
     max_population: int | None = Field(None, ge=1)
     min_population: int | None = Field(None, ge=0)
     macro_areas: list[Literal["Nord-ovest", "Nord-est", "Centro", "Sud", "Isole"]] | None = None
+    regions: list[Region] | None = Field(None, description="pilots proposed only in these regions (ISTAT names)")
     size_classes: list[SizeClass] | None = None
     min_share_over65: float | None = Field(None, ge=0, le=1, description="share 0-1 of residents aged 65+")
     inner_area_min_km: float | None = Field(
@@ -79,6 +84,10 @@ class Theme(_Strict):
     """One research theme: what is evaluated, where, and how."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    pilot_theme: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="value of `tema` in pilot.csv and in the acts (default: this theme's id); a variant of a theme "
+                    "(another region, another selection) names the theme whose pilots it studies")
     title: Text
     question: Text
     practice: Text
@@ -103,6 +112,11 @@ class Theme(_Strict):
     disclosure_threshold: int = Field(5, ge=1, le=100)
     data_source: DataSource = "demo"
     selection: Selection = Selection()
+
+    @property
+    def pilot_tema(self) -> str:
+        """The ``tema`` of this theme's rows in pilot.csv and in the acts."""
+        return self.pilot_theme or self.id
 
     @field_validator("stages")
     @classmethod

@@ -43,6 +43,16 @@ def test_eligibility_rules_and_counts():
     assert sized.loc[sized["ammissibile"], "unit"].tolist() == ["b", "c", "f"]
 
 
+def test_region_rule():
+    units = _units().assign(regione=["Puglia", "Calabria", "Veneto", "Puglia", "Puglia", "Sardegna"])
+    flags = eligibility(units, Selection(regions=["Puglia", "Sardegna"]), treated={"e"}, prior_act=set())
+    assert flags.loc[flags["ammissibile"], "unit"].tolist() == ["a", "f"]  # d: no outcome; e: treated
+    counts = exclusion_counts(flags).set_index("regola")
+    assert counts.loc["regione", "escluse"] == 2 and counts.loc["regione", "escluse_solo_da_questa"] == 2
+    with pytest.raises(ValueError):
+        Selection(regions=["Padania"])
+
+
 def test_allocation_by_largest_remainders():
     assert allocate(pd.Series({"A": 10, "B": 5, "C": 5}), 4).tolist() == [2, 1, 1]
     got = allocate(pd.Series({"A": 7, "B": 2, "C": 1}), 5)  # quotas 3.5, 1.0, 0.5
@@ -172,3 +182,48 @@ def test_selection_steps_on_district_theme(project_root):
     assert (ctx.run_dir / "proposta_pilota.xlsx").is_file()
     treated = set(ctx.panel().query("cohort > 0")["unit"])
     assert not treated & set(out["distretto_sanitario"])
+
+
+def test_region_variant_studies_the_pilots_of_its_theme(project_root, tmp_path):
+    """A variant (pilot_theme: the theme it derives from; selection.regions: one region)
+    evaluates the same pilots and proposes new ones only in its region; with one region
+    too small for matching, stage 20 says so instead of failing."""
+    import yaml
+
+    from osservatorio.running.stage import open_stage
+    from osservatorio.selection import steps as step
+
+    base = yaml.safe_load((project_root / "params" / "themes" / "patti-beni-comuni.yaml").read_text(encoding="utf-8"))
+    results = {}
+    for region in ("Puglia", "Valle d'Aosta/Vallée d'Aoste"):
+        variant = {**base, "id": "patti-variante", "pilot_theme": base["id"],
+                   "selection": {**base["selection"], "regions": [region]}}
+        path = tmp_path / f"{len(results)}.yaml"
+        path.write_text(yaml.safe_dump(variant, allow_unicode=True), encoding="utf-8")
+        ctx = open_stage(str(path), str(tmp_path / f"run{len(results)}"))
+        assert ctx.theme.pilot_tema == "patti-beni-comuni"
+        cand = step.candidates(ctx)
+        prop = step.proposal(ctx, cand)
+        assert set(cand["regione"]) == {region} and set(prop["regione"]) <= {region}
+        results[region] = (cand, prop, step.comparisons(ctx, cand, prop))
+        treated = set(ctx.panel().query("cohort > 0")["unit"])
+        assert treated and not treated & set(cand["unit"])  # the base theme's pilots, never proposed again
+    cand, prop, matches = results["Puglia"]
+    assert len(prop) > 1 and len(matches["confronti"]) > 0
+    cand, prop, matches = results["Valle d'Aosta/Vallée d'Aoste"]
+    assert len(cand) <= 2 and matches["confronti"].empty and matches["bilanciamento"].empty
+    ctx = open_stage(str(tmp_path / "1.yaml"), str(tmp_path / "run1"))
+    power = step.power_analysis(ctx, cand, prop, matches)  # too few units: said, not computed
+    assert power["sintesi"] == {"n_trattate": len(prop), "n_confronto": 0} and power["tabella"].empty
+    step.export(ctx, prop, matches, power)
+    # no eligible unit at all: every step says so and the exports are empty
+    variant = {**base, "id": "patti-variante", "pilot_theme": base["id"],
+               "selection": {**base["selection"], "regions": ["Molise"], "min_population": 900000}}
+    (tmp_path / "none.yaml").write_text(yaml.safe_dump(variant, allow_unicode=True), encoding="utf-8")
+    ctx = open_stage(str(tmp_path / "none.yaml"), str(tmp_path / "run-none"))
+    cand = step.candidates(ctx)
+    prop = step.proposal(ctx, cand)
+    matches = step.comparisons(ctx, cand, prop)
+    power = step.power_analysis(ctx, cand, prop, matches)
+    out = step.export(ctx, prop, matches, power)
+    assert cand.empty and prop.empty and out.empty and power["sintesi"]["n_trattate"] == 0

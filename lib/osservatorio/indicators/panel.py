@@ -53,9 +53,9 @@ def unit_frame(theme: Theme, ambiti: pd.DataFrame) -> pd.DataFrame:
 
 def treated_cohorts(pilot: pd.DataFrame, theme: Theme, units: pd.DataFrame) -> pd.Series:
     """First treated period per analysis unit, from the theme's rows of pilot."""
-    rows = pilot[pilot["tema"] == theme.id]
+    rows = pilot[pilot["tema"] == theme.pilot_tema]
     if rows.empty:
-        raise DataValidationError(f"pilot: no row with tema == '{theme.id}'; the theme has no treated units")
+        raise DataValidationError(f"pilot: no row with tema == '{theme.pilot_tema}'; the theme has no treated units")
     rows = rows.assign(cohort=date_to_period(rows["data_avvio"], theme.frequency))
     if theme.unit_level != "comune":
         rows = rows.merge(units[["codice_istat", theme.unit_level]], on="codice_istat", how="inner")

@@ -72,7 +72,7 @@ def indicators(ctx: StageContext) -> dict[str, pd.DataFrame]:
     outcome = _outcomes(ctx)
     tables = ctx.sources.tables
     shared = shared_indicators(tables)  # the theme-independent part, computed once per data version
-    ind = theme_comune_indicators(shared.comuni, tables.get("pilot"), th.id, outcome)
+    ind = theme_comune_indicators(shared.comuni, tables.get("pilot"), th.pilot_tema, outcome)
     ind.to_parquet(ctx.data_dir / "indicatori_comuni.parquet", index=False)
     areas = {level: aggregate(ind, level, outcome_by_area=outcome, sums=shared.sums[level]) for level in AREA_LEVELS}
     for level, df in areas.items():
@@ -140,7 +140,7 @@ def network(ctx: StageContext, indicators: dict[str, pd.DataFrame]) -> dict:
     if acts is None:
         show.para("ind.net.none", lang)
         return {}
-    edges, scope = partner_edges(acts, tema=th.id), "theme"
+    edges, scope = partner_edges(acts, tema=th.pilot_tema), "theme"
     if edges.empty:
         edges, scope = partner_edges(acts), "all"
     stats = summary(edges)

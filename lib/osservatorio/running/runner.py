@@ -145,9 +145,10 @@ def check_theme_data(theme: Theme, sources) -> None:
         known = ", ".join(sorted(esiti["indicatore"].unique())[:12])
         problems.append(f"{sources.files['esiti']}: no row with indicatore '{theme.outcome}' (theme key 'outcome'); "
                         f"indicators present: {known}")
-    if not (pilot["tema"] == theme.id).any():
+    if not (pilot["tema"] == theme.pilot_tema).any():
         known = ", ".join(sorted(pilot["tema"].unique())[:12])
-        problems.append(f"{sources.files['pilot']}: no row with tema '{theme.id}' (the theme id); temi present: {known}")
+        key = "the theme key 'pilot_theme'" if theme.pilot_theme else "the theme id"
+        problems.append(f"{sources.files['pilot']}: no row with tema '{theme.pilot_tema}' ({key}); temi present: {known}")
     if problems:
         raise InputError(f"theme {theme.id}: its data are not in the sources:\n  " + "\n  ".join(problems))
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 MATCH_COVARIATES = ["log_popolazione", "quota_over65", "esito_base", "esito_tendenza", "ets_per_10000"]
 DEFAULT_CALIPER = {"propensity": 0.2, "mahalanobis": 3.0}
-RULES = ["gia_trattata", "popolazione_min", "popolazione_max", "ripartizione", "classe_ampiezza", "quota_over65",
+RULES = ["gia_trattata", "popolazione_min", "popolazione_max", "ripartizione", "regione", "classe_ampiezza", "quota_over65",
          "area_interna", "atto_precedente", "esito_mancante"]
 
 
@@ -66,6 +66,8 @@ def eligibility(units: pd.DataFrame, rules, treated: set[str], prior_act: set[st
         f["popolazione_max"] = ~(df["popolazione"] <= rules.max_population)
     if rules.macro_areas:
         f["ripartizione"] = ~df["ripartizione"].isin(rules.macro_areas)
+    if getattr(rules, "regions", None):
+        f["regione"] = ~df["regione"].isin(rules.regions)
     if rules.size_classes:
         f["classe_ampiezza"] = ~df["classe_ampiezza"].astype(str).isin(rules.size_classes)
     if rules.min_share_over65 is not None:
@@ -115,6 +117,8 @@ def allocate(sizes: pd.Series, n: int) -> pd.Series:
 
 def stratified_proposal(ranked: pd.DataFrame, n: int) -> pd.DataFrame:
     """The ``posti_strato`` neediest units of each stratum (see ``allocate``)."""
+    if ranked.empty:
+        return ranked.assign(posti_strato=pd.Series(dtype="int64"))
     alloc = allocate(ranked.groupby("strato").size(), n)
     df = ranked.assign(posti_strato=ranked["strato"].map(alloc))
     return df[df["rango_strato"] <= df["posti_strato"]].sort_values(["strato", "rango_strato"], ignore_index=True)
@@ -192,6 +196,10 @@ def match(treated: pd.DataFrame, pool: pd.DataFrame, covariates: list[str], meth
     return pd.DataFrame(rows, columns=["unit_pilota", "unit_confronto", "distanza"])
 
 
+BALANCE_COLUMNS = ["variabile", "media_pilota", "media_altri", "media_confronto", "smd_prima", "smd_dopo",
+                   "rapporto_varianze_dopo"]
+
+
 def balance_table(treated: pd.DataFrame, pool: pd.DataFrame, matched: pd.DataFrame,
                   covariates: list[str]) -> pd.DataFrame:
     """SMD of treated vs the whole pool (before) and of matched treated vs their matches
@@ -209,4 +217,4 @@ def balance_table(treated: pd.DataFrame, pool: pd.DataFrame, matched: pd.DataFra
                      "media_confronto": comp[c].mean() if len(comp) else np.nan,
                      "smd_prima": (a.mean() - b.mean()) / sd if sd > 0 else 0.0, "smd_dopo": after,
                      "rapporto_varianze_dopo": vr})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=BALANCE_COLUMNS)

@@ -9,7 +9,7 @@ import pandas as pd
 from osservatorio.publishing import show
 from osservatorio.indicators.tables import aggregate, comune_indicators
 from osservatorio.selection.power import design_table, panel_icc, power
-from osservatorio.selection.matching import (DEFAULT_CALIPER, MATCH_COVARIATES, balance_table, eligibility, exclusion_counts,
+from osservatorio.selection.matching import (BALANCE_COLUMNS, DEFAULT_CALIPER, MATCH_COVARIATES, balance_table, eligibility, exclusion_counts,
                          km_from_capoluogo, match, rank_by_need, stratified_proposal, unit_outcomes)
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, t
@@ -30,7 +30,7 @@ def _comune_indicators(ctx: StageContext) -> pd.DataFrame:
     path = ctx.data_dir / "indicatori_comuni.parquet"
     if path.is_file():
         return pd.read_parquet(path)
-    return comune_indicators(ctx.sources.tables, ctx.theme.id)
+    return comune_indicators(ctx.sources.tables, ctx.theme.pilot_tema)
 
 
 def _units(ctx: StageContext) -> pd.DataFrame:
@@ -68,7 +68,7 @@ def _treated_and_prior(ctx: StageContext, units: pd.DataFrame) -> tuple[set[str]
     panel = ctx.panel()
     treated = set(panel.loc[panel["cohort"] > 0, "unit"])
     pil = ctx.sources["pilot"]
-    codes = set(pil.loc[pil["tema"] == th.id, "codice_istat"].dropna())
+    codes = set(pil.loc[pil["tema"] == th.pilot_tema, "codice_istat"].dropna())
     acts = ctx.sources.tables.get("atti_amministrazione_condivisa")
     prior = set()
     if th.selection.exclude_prior_act and acts is not None:
@@ -110,6 +110,8 @@ def _rules_text(rules, lang: str) -> str:
         parts.append(t("sel.rt.max_pop", lang, v=fmt_number(rules.max_population, lang, 0)))
     if rules.macro_areas:
         parts.append(t("sel.rt.macro", lang, v=", ".join(rules.macro_areas)))
+    if rules.regions:
+        parts.append(t("sel.rt.regions", lang, v=", ".join(rules.regions)))
     if rules.size_classes:
         parts.append(t("sel.rt.classes", lang, v=", ".join(rules.size_classes)))
     if rules.min_share_over65 is not None:
@@ -132,7 +134,7 @@ def proposal(ctx: StageContext, candidates: pd.DataFrame) -> pd.DataFrame:
     th, lang = ctx.theme, ctx.lang
     cand = candidates
     prop = stratified_proposal(cand, th.selection.n_pilots)
-    prop["motivo"] = prop.apply(lambda r: _reason(r, th, lang), axis=1)
+    prop["motivo"] = [_reason(r, th, lang) for _, r in prop.iterrows()]
     prop.to_parquet(ctx.data_dir / "proposta.parquet", index=False)
     show.heading("sel.proposal.title", lang, level=3)
     show.para("sel.proposal", lang, n=len(prop), asked=th.selection.n_pilots, strata=prop["strato"].nunique(),
@@ -149,6 +151,15 @@ def comparisons(ctx: StageContext, candidates: pd.DataFrame, proposal: pd.DataFr
     cand, prop = candidates, proposal
     covs = [c for c in MATCH_COVARIATES if cand[c].notna().all() and cand[c].std() > 0]
     pool = cand[~cand["unit"].isin(prop["unit"])].reset_index(drop=True)
+    if prop.empty or pool.empty or not covs:  # e.g. pilots proposed in one small region only
+        show.heading("sel.match.title", lang, level=3)
+        show.para("sel.match.too_few", lang, k=len(prop), n=len(pool))
+        matched = pd.DataFrame(columns=["unit_pilota", "unit_confronto", "distanza", "nome_pilota", "nome_confronto"])
+        bal = pd.DataFrame(columns=BALANCE_COLUMNS)
+        matched.to_parquet(ctx.data_dir / "confronti.parquet", index=False)
+        matched.to_csv(ctx.run_dir / "confronti.csv", index=False)
+        bal.to_csv(ctx.run_dir / "bilanciamento.csv", index=False)
+        return {"confronti": matched, "bilanciamento": bal}
     matched = match(prop, pool, covs, sel.matching, sel.caliper, sel.n_matches)
     names = cand.set_index("unit")["nome"]
     matched["nome_pilota"] = matched["unit_pilota"].map(names)
@@ -180,7 +191,17 @@ def power_analysis(ctx: StageContext, candidates: pd.DataFrame, proposal: pd.Dat
     sel = th.selection
     prop, matched, cand = proposal, matches["confronti"], candidates[["unit"]]
     panel = ctx.panel()
-    est = panel_icc(panel[panel["unit"].isin(cand["unit"])])  # the units the design would draw from
+    show.heading("sel.power.title", lang, level=3)
+    if len(prop) + len(matched) <= 2:  # a t test needs n_t + n_c > 2
+        show.para("sel.power.none", lang, nt=len(prop), nc=len(matched))
+        result = {"n_trattate": len(prop), "n_confronto": len(matched)}
+        ctx.write_json("potenza.json", result)
+        return {"tabella": pd.DataFrame(columns=["disegno", "mde", "mde_su_media"]), "sintesi": result}
+    try:
+        est = panel_icc(panel[panel["unit"].isin(cand["unit"])])  # the units the design would draw from
+    except ValueError:  # too few eligible units (one small region): every unit of the panel
+        est = panel_icc(panel)
+        show.para("sel.power.all_units", lang, n=len(cand))
     n_t, n_c = len(prop), max(len(matched), 1)
     m_pre = min(sel.pre_periods, est["periods"])
     tab = design_table(est["sigma2"], est["icc"], n_t, n_c, sel.post_periods, m_pre, sel.alpha, sel.target_power)
@@ -191,7 +212,6 @@ def power_analysis(ctx: StageContext, candidates: pd.DataFrame, proposal: pd.Dat
         "n_confronto": n_c, "periodi_prima": m_pre, "periodi_dopo": sel.post_periods, "alpha": sel.alpha,
         "potenza_obiettivo": sel.target_power}
     ctx.write_json("potenza.json", result)
-    show.heading("sel.power.title", lang, level=3)
     show.para("sel.power.intro", lang, icc=fmt_number(est["icc"], lang, 3), sd=fmt_number(np.sqrt(est["sigma2"]), lang, 3),
               units=est["clusters"], level=t(f"unit.{th.unit_level}", lang), nt=n_t, nc=n_c, pre=m_pre,
               post=sel.post_periods, alpha=fmt_number(sel.alpha, lang, 2),

@@ -102,7 +102,7 @@ def evidence(ctx: StageContext, pooled: dict | None = None) -> dict:
 
 def _costs(ctx: StageContext) -> tuple[float | None, int | None]:
     p = ctx.sources["pilot"]
-    p = p[p["tema"] == ctx.theme.id]
+    p = p[p["tema"] == ctx.theme.pilot_tema]
     cost = float(p["costo_euro"].sum()) if p["costo_euro"].notna().any() else None
     ben = int(p["beneficiari"].sum()) if p["beneficiari"].notna().any() else None
     return cost, ben
