@@ -4,10 +4,16 @@ Prints, in one run on the demo data (in a temporary copy of the project, source 
 warm): a theme's full run through papermill beside the same notebook cells executed in one
 Python process, and their ratio; the six-theme batch with 1 and with 2 workers; a rerun
 after touching only stage 30's notebook; a batch with nothing changed; the peak memory of
-a batch worker (the worker process with its kernel). Targets from the issue are printed
-beside each figure. Wall times drift on a shared machine: compare the ratios.
+a batch worker (the worker process with its kernel). Then the scale run: every demo theme
+times the 20 regions (a variant per region, written on the fly: the theme's pilots,
+``pilot_theme``, with pilots proposed only in that region, ``selection.regions``) through
+the process pool and through a local Dask cluster of 2 worker processes (``--scheduler``):
+runs per minute and peak memory per worker. Targets from the issue are printed beside
+each figure. Wall times drift on a shared machine: compare the ratios.
 
-    .venv/bin/python benchmarks/bench_batch.py [--theme coprogettazione-anziani]
+    .venv/bin/python benchmarks/bench_batch.py [--theme coprogettazione-anziani] [--regions 20]
+
+``--regions 0`` skips the scale run (120 runs per executor: about 25 minutes each on 2 cores).
 """
 
 from __future__ import annotations
@@ -103,6 +109,7 @@ def row(label: str, value: str, target: str = "") -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--theme", default="coprogettazione-anziani")
+    ap.add_argument("--regions", type=int, default=20, help="regions per theme in the scale run (0: skip it)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         root = make_project(Path(tmp) / "project")
@@ -139,6 +146,62 @@ def main() -> None:
         subprocess.run([*CLI, "batch"], env=env, check=True, capture_output=True)  # the other themes catch up
         same, _, _ = timed([*CLI, "batch"], env)
         row("batch with nothing changed", f"{same:.1f} s", "target <= 3 s")
+        if args.regions > 0:
+            scale_run(root, env, args.regions)
+
+
+REGIONS = ["Piemonte", "Valle d'Aosta/Vallée d'Aoste", "Lombardia", "Trentino-Alto Adige/Südtirol", "Veneto",
+           "Friuli-Venezia Giulia", "Liguria", "Emilia-Romagna", "Toscana", "Umbria", "Marche", "Lazio", "Abruzzo",
+           "Molise", "Campania", "Puglia", "Basilicata", "Calabria", "Sicilia", "Sardegna"]  # ISTAT order, codes 01-20
+
+CLUSTER = r'''
+import sys, time
+from distributed import LocalCluster
+cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit=0)
+print(cluster.scheduler_address, flush=True)
+sys.stdin.read()  # until the benchmark closes the pipe
+cluster.close()
+'''
+
+
+def region_variants(root: Path, n_regions: int) -> list[str]:
+    """A theme file per demo theme and region: the theme's pilots, new pilots proposed
+    only in that region."""
+    import yaml
+
+    ids = []
+    themes = root / "params" / "themes"
+    for path in sorted(themes.glob("*.yaml")):
+        base = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for code, region in enumerate(REGIONS[:n_regions], start=1):
+            theme = {**base, "id": f"{base['id']}-r{code:02d}", "pilot_theme": base["id"],
+                     "selection": {**base.get("selection", {}), "regions": [region]},
+                     "title": {k: f"{v} ({region})" for k, v in base["title"].items()}}
+            (themes / f"{theme['id']}.yaml").write_text(yaml.safe_dump(theme, allow_unicode=True, sort_keys=False),
+                                                         encoding="utf-8")
+            ids.append(theme["id"])
+    return ids
+
+
+def scale_run(root: Path, env: dict, n_regions: int) -> None:
+    ids = region_variants(root, n_regions)
+    n = len(ids)
+    pool, pool_mem, _ = timed([*CLI, "batch", *ids, "--force", "--workers", "2"], env, memory=True)
+    cluster = subprocess.Popen([PY, "-c", CLUSTER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        address = cluster.stdout.readline().strip()
+        mem = PeakMemory(cluster.pid)
+        dask, _, _ = timed([*CLI, "batch", *ids, "--force", "--scheduler", address], env)
+        dask_mem = mem.stop()
+    finally:
+        cluster.stdin.close()
+        cluster.wait(timeout=60)
+    print(f"scale run: {n} region variants of the demo themes, 2 workers")
+    row("process pool: runs per minute", f"{60 * n / pool:.1f}")
+    row("Dask LocalCluster (--scheduler): runs per minute", f"{60 * n / dask:.1f}")
+    row("ratio Dask / process pool (wall)", f"{dask / pool:.2f}x", "target <= 1.2x")
+    row("peak memory of a worker with its kernel (pool / Dask)", f"{pool_mem:.0f} / {dask_mem:.0f} MB",
+        "target <= 1536 MB")
 
 
 if __name__ == "__main__":
