@@ -15,6 +15,7 @@ import math
 import pandas as pd
 
 from osservatorio.publishing import show
+from osservatorio.publishing.safe import escape_markdown
 from osservatorio.synthesis.findings import Finding, Subgroup, verdict, write_theme_findings
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, fmt_p, t
@@ -420,7 +421,8 @@ def _show_top(ctx: StageContext, out: pd.DataFrame) -> None:
         t("syn.transfer.col.prob", lang): top["prob_beneficio"]}), lang, digits=2)
     n = min(TOP_REASONS, len(out))
     show.para("syn.transfer.top_reasons", lang, n=n)
-    show.markdown("\n".join(f"{r.posizione}. **{r.nome}** — {r.motivi}" for r in out.head(n).itertuples()))
+    show.markdown("\n".join(f"{r.posizione}. **{escape_markdown(r.nome)}** — {escape_markdown(r.motivi)}"
+                             for r in out.head(n).itertuples()))
 
 
 def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> pd.DataFrame:
