@@ -21,6 +21,7 @@ import pandas as pd
 from osservatorio import paths
 from osservatorio.synthesis.findings import SCHEMA_VERSION, Finding, schema_json, suppress, to_frame
 from osservatorio.publishing.report import _template_text, headline_markdown, md_to_html
+from osservatorio.publishing.safe import write_csv, write_sheet
 from osservatorio.running.runner import LATEST, TMP_PREFIX
 from osservatorio.publishing.text import fmt_number, t
 
@@ -144,7 +145,7 @@ def write_catalogue(entries: list[dict], lang: str = "it") -> dict[str, Path]:
             json.dumps(schema_json(), indent=2, ensure_ascii=False), encoding="utf-8")),
         "json": _atomic_write(out_dir / "catalogo.json", lambda p: p.write_text(
             json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")),
-        "csv": _atomic_write(out_dir / "catalogo.csv", lambda p: frame.to_csv(p, index=False)),
+        "csv": _atomic_write(out_dir / "catalogo.csv", lambda p: write_csv(frame, p)),
         "xlsx": _atomic_write(out_dir / "catalogo.xlsx", lambda p: _write_xlsx(p, frame, lang, generated)),
     }
     written.update(write_transfer_lists(entries, lang))
@@ -159,9 +160,9 @@ def _write_xlsx(path: Path, frame: pd.DataFrame, lang: str, generated: str) -> N
     about = pd.DataFrame({"": [t("site.sheet.about", lang, version=SCHEMA_VERSION, generated=generated)]})
     descr = {c: t(f"codebook.{c}", lang) for c in frame.columns}
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        about.to_excel(xw, sheet_name="info", index=False)
+        write_sheet(xw, about, "info")
         xw.sheets["info"].column_dimensions["A"].width = 150
-        frame.to_excel(xw, sheet_name="catalogo", index=False)
+        write_sheet(xw, frame, "catalogo")
         xw.sheets["catalogo"].freeze_panes = "C2"
         for i in range(1, len(frame.columns) + 1):
             xw.sheets["catalogo"].column_dimensions[get_column_letter(i)].width = 18
@@ -170,12 +171,12 @@ def _write_xlsx(path: Path, frame: pd.DataFrame, lang: str, generated: str) -> N
             readable = pd.DataFrame({t("site.sheet.field", lang): frame.columns,
                                      t("site.sheet.description", lang): [descr[c] for c in frame.columns],
                                      t("site.sheet.value", lang): [_cell(row[c]) for c in frame.columns]})
-            readable.to_excel(xw, sheet_name=sheet, index=False)
+            write_sheet(xw, readable, sheet)
             ws = xw.sheets[sheet]
             for i, width in enumerate((32, 70, 90), start=1):
                 ws.column_dimensions[get_column_letter(i)].width = width
         book = codebook(frame.columns, lang)
-        book.to_excel(xw, sheet_name="codebook", index=False)
+        write_sheet(xw, book, "codebook")
         xw.sheets["codebook"].column_dimensions["A"].width = 34
         xw.sheets["codebook"].column_dimensions["B"].width = 100
 
@@ -215,13 +216,13 @@ def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
     def xlsx(p: Path) -> None:
         with pd.ExcelWriter(p, engine="openpyxl") as xw:
             for theme, part in pooled.groupby("tema", sort=True):
-                part.head(XLSX_TRANSFER_ROWS).to_excel(xw, sheet_name=_sheet_name(str(theme), xw.sheets), index=False)
+                write_sheet(xw, part.head(XLSX_TRANSFER_ROWS), _sheet_name(str(theme), xw.sheets))
             cols = [c for c in pooled.columns if c != "schema_version"]
-            pd.DataFrame({t("site.sheet.column", lang): cols,
-                          t("site.sheet.description", lang): [t(f"transfer.codebook.{c}", lang) for c in cols]}
-                         ).to_excel(xw, sheet_name="codebook", index=False)
+            write_sheet(xw, pd.DataFrame({
+                t("site.sheet.column", lang): cols,
+                t("site.sheet.description", lang): [t(f"transfer.codebook.{c}", lang) for c in cols]}), "codebook")
 
-    return {"transfer_csv": _atomic_write(out_dir / "trasferibilita.csv", lambda p: pooled.to_csv(p, index=False)),
+    return {"transfer_csv": _atomic_write(out_dir / "trasferibilita.csv", lambda p: write_csv(pooled, p)),
             "transfer_xlsx": _atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}
 
 

@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from osservatorio.publishing import show
-from osservatorio.publishing.safe import escape_markdown
+from osservatorio.publishing.safe import escape_markdown, write_csv, write_sheet
 from osservatorio.synthesis.findings import Finding, Subgroup, verdict, write_theme_findings
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, fmt_p, t
@@ -430,12 +430,12 @@ def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> pd.DataFrame:
     lang = ctx.lang
     digits = {"quota_over65_pct": 1, "ets_per_10000": 1, "distanza": 2, "prob_beneficio": 1}
     out = out.round({c: digits.get(c, 3) for c in out.select_dtypes("number").columns if c != "popolazione"})
-    out.to_csv(ctx.run_dir / "trasferibilita.csv", index=False)
+    write_csv(out, ctx.run_dir / "trasferibilita.csv")
     notes = pd.DataFrame({"colonna": list(out.columns),
                           "significato": [t(f"transfer.codebook.{c}", lang) for c in out.columns]})
     with pd.ExcelWriter(ctx.run_dir / "trasferibilita.xlsx", engine="openpyxl") as xw:
-        out.to_excel(xw, sheet_name="trasferibilita", index=False)
-        notes.to_excel(xw, sheet_name="codebook", index=False)
+        write_sheet(xw, out, "trasferibilita")
+        write_sheet(xw, notes, "codebook")
         ws = xw.sheets["trasferibilita"]
         ws.freeze_panes = "C2"
         from openpyxl.utils import get_column_letter
