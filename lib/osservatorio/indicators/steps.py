@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from osservatorio.publishing import show
+from osservatorio.publishing.safe import write_csv
 from osservatorio.publishing.workbook import write_xlsx
 from osservatorio.indicators.shared import shared_indicators
 from osservatorio.indicators.tables import (AREA_LEVELS, aggregate, largest_gaps, outcome_by_unit, outcome_summary,
@@ -48,9 +49,9 @@ def sources_summary(ctx: StageContext) -> pd.DataFrame:
     show.heading("ind.sources.title", lang, level=3)
     _show(table, lang, digits=0)
     report = src.match_report
-    report.to_csv(ctx.data_dir / "match_report.csv", index=False)
-    report.to_csv(ctx.run_dir / "abbinamento_comuni.csv", index=False)
-    report.to_excel(ctx.run_dir / "abbinamento_comuni.xlsx", index=False)
+    write_csv(report, ctx.data_dir / "match_report.csv")
+    write_csv(report, ctx.run_dir / "abbinamento_comuni.csv")
+    write_xlsx(ctx.run_dir / "abbinamento_comuni.xlsx", {"Sheet1": report})
     if len(report):
         show.para("ind.match.problems", lang, n=int(report["n_righe"].sum()), names=len(report))
         _show(report.assign(stato=report["stato"].map(lambda v: t(f"ind.stato.{v}", lang))), lang, digits=0)
@@ -150,11 +151,11 @@ def network(ctx: StageContext, indicators: dict[str, pd.DataFrame]) -> dict:
         return stats
     names = ind_names(indicators)
     per_comune = comune_measures(edges)
-    per_comune.rename_axis("codice_istat").reset_index().assign(
-        comune=lambda d: d["codice_istat"].map(names)).to_csv(ctx.run_dir / "rete_comuni.csv", index=False)
+    write_csv(per_comune.rename_axis("codice_istat").reset_index().assign(
+        comune=lambda d: d["codice_istat"].map(names)), ctx.run_dir / "rete_comuni.csv")
     entities = entity_measures(edges)
-    entities.to_csv(ctx.run_dir / "rete_enti.csv", index=False)
-    edges.to_csv(ctx.data_dir / "rete_legami.csv", index=False)
+    write_csv(entities, ctx.run_dir / "rete_enti.csv")
+    write_csv(edges, ctx.data_dir / "rete_legami.csv")
     shown = {k: fmt_number(v, lang, 0) if isinstance(v, int) else v for k, v in stats.items()}
     shown.update(quota_enti_condivisi=fmt_number(100 * stats["quota_enti_condivisi"], lang, 1) + "%",
                  partner_medi_per_comune=fmt_number(stats["partner_medi_per_comune"], lang, 1),
@@ -201,7 +202,7 @@ def districts(ctx: StageContext, indicators: dict[str, pd.DataFrame]) -> pd.Data
     cols = [level, "comuni", "elenco_comuni", "popolazione", "quota_over65", "ets_per_10000", "volontari_per_1000",
             "atti_n", "avvio_pratica", "esito_inizio", "esito_fine"]
     out = area[[c for c in cols if c in area.columns]].sort_values(["avvio_pratica", level], na_position="last")
-    out.to_csv(ctx.run_dir / f"{level}_comuni.csv", index=False)
+    write_csv(out, ctx.run_dir / f"{level}_comuni.csv")
     show.heading("ind.districts.title", lang, level=3, level_name=t(f"unit.{level}", lang))
     show.para("ind.districts.intro", lang, n=len(area), treated=int(out["avvio_pratica"].notna().sum()),
               level_name=t(f"unit.{level}", lang), median=int(area["comuni"].median()), file=f"{level}_comuni.csv")

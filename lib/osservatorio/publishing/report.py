@@ -2,8 +2,9 @@
 
 The executed stage notebooks are converted with nbconvert (inputs, prompts, markdown
 cells and stderr removed: what a reviewer reads is what the notebooks displayed through
-``osservatorio.publishing.show``), then wrapped in a page with the synthetic-data banner, headline,
-methods, sources and provenance.
+``osservatorio.publishing.show``, which escapes what users wrote), then wrapped in a page with
+the synthetic-data banner, headline, methods, sources and provenance. The page template
+autoescapes: only the HTML built here (notebook bodies, headline, methods) is marked safe.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from osservatorio.data.reference import SOURCES
 from osservatorio.synthesis.findings import Finding
+from osservatorio.publishing.safe import escape_markdown
 from osservatorio.publishing.text import fmt_number, fmt_p, t
 from osservatorio.themes import STAGE_NOTEBOOKS, Theme
 
@@ -57,9 +60,11 @@ def notebook_body(path: Path) -> str:
 
 
 def headline_markdown(finding: Finding | None, lang: str) -> str:
+    """The headline finding in words (markdown; the theme's texts in it escaped)."""
     if finding is None:
         return t("report.no_finding", lang)
-    f = finding
+    f = finding.model_copy(update={k: escape_markdown(getattr(finding, k))
+                                   for k in ("pratica", "esito_etichetta", "unita_misura")})
     # A share of the baseline only means something when the baseline is a positive level
     # (not for net migration or other signed outcomes).
     meaningful = f.effetto_relativo is not None and f.valore_base is not None and f.valore_base > 0
@@ -73,7 +78,7 @@ def headline_markdown(finding: Finding | None, lang: str) -> str:
     ]
     if f.lucchetti is not None:
         locks = "🔒" * f.lucchetti + "·" * (5 - f.lucchetti)
-        reasons = "; ".join(f.motivi_lucchetti)
+        reasons = escape_markdown("; ".join(f.motivi_lucchetti))
         reasons = reasons[:1].upper() + reasons[1:]  # a new sentence after "... Maryland n/5)."
         lines.append(t("headline.evidence", lang, locks=locks, padlocks=f.lucchetti, maryland=f.livello_maryland,
                        reasons=reasons))
@@ -82,18 +87,19 @@ def headline_markdown(finding: Finding | None, lang: str) -> str:
     return "\n\n".join(lines)
 
 
-def md_to_html(text: str) -> str:
-    """Minimal markdown (paragraphs, **bold**, _italic_) to HTML, escaping the rest."""
-    import re
+@functools.lru_cache(maxsize=1)
+def _markdown():
+    import mistune
 
-    paras = []
-    for block in text.split("\n\n"):
-        s = html.escape(block.strip())
-        s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
-        s = re.sub(r"(?<![\w])_(.+?)_(?![\w])", r"<em>\1</em>", s)
-        if s:
-            paras.append(f"<p>{s}</p>")
-    return "\n".join(paras)
+    return mistune.create_markdown(escape=True)  # raw HTML in the text is shown, never run
+
+
+def md_to_html(text: str) -> str:
+    """Markdown (the labels' paragraphs, **bold**, _italic_, escaped values) to HTML.
+
+    mistune is the renderer nbconvert uses for the notebooks' markdown, so a label renders
+    the same in the report's stage sections and in its headline and methods."""
+    return _markdown()(text).strip()
 
 
 def load_finding(run_dir: Path) -> Finding | None:
@@ -150,21 +156,21 @@ def render_report(theme: Theme, run_dir: Path, manifest: dict[str, Any], bodies:
         nb = run_dir / "notebooks" / STAGE_NOTEBOOKS[stage]
         if nb.is_file():
             sections.append({"anchor": f"stage-{stage}", "title": t(f"report.stage.{stage}", lang),
-                             "body": bodies[stage] if stage in bodies else notebook_body(nb)})
+                             "body": Markup(bodies[stage] if stage in bodies else notebook_body(nb))})
     finding = load_finding(run_dir)
     head = md_to_html(headline_markdown(finding, lang))
     if manifest.get("status") == "failed":
-        head = md_to_html(t("report.failed", lang, error=manifest.get("error"))) + head
-    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
+        head = md_to_html(t("report.failed", lang, error=escape_markdown(manifest.get("error")))) + head
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     page = env.from_string(_template_text("report.html.j2")).render(
-        lang=lang, title=getattr(theme.title, lang), question=html.escape(getattr(theme.question, lang)),
+        lang=lang, title=getattr(theme.title, lang), question=getattr(theme.question, lang),
         question_label=t("report.question", lang), headline_label=t("report.headline", lang),
-        headline_html=head, contents_label=t("report.contents", lang), sections=sections,
-        methods_label=t("report.methods", lang), methods_html=methods_html(run_dir, theme),
+        headline_html=Markup(head), contents_label=t("report.contents", lang), sections=sections,
+        methods_label=t("report.methods", lang), methods_html=Markup(methods_html(run_dir, theme)),
         sources_label=t("report.sources", lang), sources=SOURCES + _demo_source(theme),
         provenance_label=t("report.provenance", lang), provenance=provenance_rows(manifest),
         banner=t("banner.synthetic", lang, seed=theme.seed) if theme.data_source == "demo" else None,
-        css=_template_text("style.css"), back=t("report.back", lang), index_href="../../site/index.html",
+        css=Markup(_template_text("style.css")), back=t("report.back", lang), index_href="../../site/index.html",
     )
     out = run_dir / "report.html"
     out.write_text(page, encoding="utf-8")

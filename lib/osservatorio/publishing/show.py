@@ -1,44 +1,57 @@
 """Display helpers for stage notebooks: what they show is what the report shows.
 
-Headings and narrative come from the labels in the theme's language; tables are shown
-with Italian or English number formats; figures are closed after display so memory
-does not grow in long runs.
+Headings and narrative come from the labels in the theme's language, with the values put
+into them (theme texts, names from the sources) escaped so they show as written; tables are
+shown with Italian or English number formats and their text escaped as HTML; figures are
+closed after display so memory does not grow in long runs.
 """
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
+from osservatorio.publishing.safe import escape_markdown
 from osservatorio.publishing.text import Lang, t
 
 
+def _escaped(values: dict) -> dict:
+    """Text values escaped for markdown; numbers kept (labels may format them)."""
+    return {k: escape_markdown(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
 def heading(key: str, lang: Lang = "it", level: int = 2, **values) -> None:
-    display(Markdown("#" * level + " " + t(key, lang, **values)))
+    display(Markdown("#" * level + " " + t(key, lang, **_escaped(values))))
 
 
 def para(key: str, lang: Lang = "it", **values) -> None:
-    display(Markdown(t(key, lang, **values)))
+    """The label ``key`` with ``values`` (shown as written: markdown in them is escaped)."""
+    display(Markdown(t(key, lang, **_escaped(values))))
 
 
 def markdown(text: str) -> None:
+    """Markdown built by the caller, who escapes what users wrote (``safe.escape_markdown``)."""
     display(Markdown(text))
 
 
 def table(df: pd.DataFrame, lang: Lang = "it", digits: int = 2, caption: str | None = None, max_rows: int = 30) -> None:
     """An HTML table with language-aware number formatting and no index clutter.
 
-    Float columns holding only whole numbers (counts, populations) show no decimals.
+    Float columns holding only whole numbers (counts, populations) show no decimals. Cells,
+    column names and caption are escaped as HTML (names come from users' files).
     """
     view = df.head(max_rows)
     dec, thou = (",", ".") if lang == "it" else (".", ",")
     whole = [c for c in view.columns if pd.api.types.is_float_dtype(view[c])
              and view[c].dropna().mod(1).eq(0).all() and view[c].notna().any()]
-    styler = view.style.format(precision=digits, decimal=dec, thousands=thou, na_rep="–").hide(axis="index")
+    styler = (view.style.format(precision=digits, decimal=dec, thousands=thou, na_rep="–", escape="html")
+              .format_index(escape="html", axis="columns").hide(axis="index"))
     if whole:
-        styler = styler.format(precision=0, decimal=dec, thousands=thou, na_rep="–", subset=whole)
+        styler = styler.format(precision=0, decimal=dec, thousands=thou, na_rep="–", subset=whole, escape="html")
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(html.escape(caption))
     display(HTML(styler.to_html()))
     if len(df) > max_rows:
         display(Markdown(t("table.truncated", lang, shown=max_rows, total=len(df))))

@@ -22,6 +22,7 @@ from osservatorio import paths
 from osservatorio.publishing.workbook import write_xlsx
 from osservatorio.synthesis.findings import SCHEMA_VERSION, Finding, schema_json, suppress, to_frame
 from osservatorio.publishing.report import _template_text, headline_markdown, md_to_html
+from osservatorio.publishing.safe import write_csv
 from osservatorio.running.runner import LATEST, TMP_PREFIX
 from osservatorio.publishing.text import fmt_number, t
 
@@ -145,7 +146,7 @@ def write_catalogue(entries: list[dict], lang: str = "it") -> dict[str, Path]:
             json.dumps(schema_json(), indent=2, ensure_ascii=False), encoding="utf-8")),
         "json": _atomic_write(out_dir / "catalogo.json", lambda p: p.write_text(
             json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")),
-        "csv": _atomic_write(out_dir / "catalogo.csv", lambda p: frame.to_csv(p, index=False)),
+        "csv": _atomic_write(out_dir / "catalogo.csv", lambda p: write_csv(frame, p)),
         "xlsx": _atomic_write(out_dir / "catalogo.xlsx", lambda p: _write_xlsx(p, frame, lang, generated)),
     }
     written.update(write_transfer_lists(entries, lang))
@@ -213,7 +214,7 @@ def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
                                                                                for c in cols]})
         write_xlsx(p, sheets)
 
-    return {"transfer_csv": _atomic_write(out_dir / "trasferibilita.csv", lambda p: pooled.to_csv(p, index=False)),
+    return {"transfer_csv": _atomic_write(out_dir / "trasferibilita.csv", lambda p: write_csv(pooled, p)),
             "transfer_xlsx": _atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}
 
 

@@ -6,7 +6,9 @@ is handed to XlsxWriter's typed writers in constant-memory mode, a row at a time
 cells as ``DataFrame.to_excel(index=False)`` with openpyxl (a header row of column names;
 numbers read back bit for bit equal; missing values as empty cells; infinities as the text
 ``inf``/``-inf``, pandas' ``inf_rep``; booleans as booleans). Frames with dates or other
-types go through pandas.
+types go through pandas. Either way text cells are neutralised first (``safe.neutralise_frame``:
+a text a spreadsheet would run as a formula gets a leading quote) and XlsxWriter is told to
+write strings as strings, never as formulas, numbers or links.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from osservatorio.publishing.safe import neutralise_frame
+
 
 def write_xlsx(path: str | Path, sheets: dict[str, pd.DataFrame], layout: dict[str, dict] | None = None) -> Path:
     """Write each frame (no index) to its sheet of a new workbook at ``path``, atomically.
@@ -27,6 +31,7 @@ def write_xlsx(path: str | Path, sheets: dict[str, pd.DataFrame], layout: dict[s
     width), applied on both paths."""
     layout = layout or {}
     path = Path(path)
+    sheets = {name: neutralise_frame(df) for name, df in sheets.items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:

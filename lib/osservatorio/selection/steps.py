@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 
 from osservatorio.publishing import show
+from osservatorio.publishing.safe import write_csv
+from osservatorio.publishing.workbook import write_xlsx
 from osservatorio.indicators.tables import aggregate, comune_indicators
 from osservatorio.selection.power import design_table, panel_icc, power
 from osservatorio.selection.matching import (BALANCE_COLUMNS, DEFAULT_CALIPER, MATCH_COVARIATES, balance_table, eligibility, exclusion_counts,
@@ -165,7 +167,7 @@ def comparisons(ctx: StageContext, candidates: pd.DataFrame, proposal: pd.DataFr
     matched["nome_pilota"] = matched["unit_pilota"].map(names)
     matched["nome_confronto"] = matched["unit_confronto"].map(names)
     matched.to_parquet(ctx.data_dir / "confronti.parquet", index=False)
-    matched.to_csv(ctx.run_dir / "confronti.csv", index=False)
+    write_csv(matched, ctx.run_dir / "confronti.csv")
     show.heading("sel.match.title", lang, level=3)
     caliper = sel.caliper if sel.caliper is not None else DEFAULT_CALIPER[sel.matching]
     show.para(f"sel.match.{sel.matching}", lang, n=len(matched), k=len(prop), caliper=fmt_number(caliper, lang, 2),
@@ -173,7 +175,7 @@ def comparisons(ctx: StageContext, candidates: pd.DataFrame, proposal: pd.DataFr
     _show(matched[["nome_pilota", "nome_confronto", "distanza"]], lang, digits=3)
     bal = balance_table(prop, pool, matched, covs)
     bal["variabile"] = bal["variabile"].map(lambda c: t(f"col.{c}", lang))
-    bal.to_csv(ctx.run_dir / "bilanciamento.csv", index=False)
+    write_csv(bal, ctx.run_dir / "bilanciamento.csv")
     _show(bal, lang, digits=3, caption=t("sel.balance", lang))
     worst = bal["smd_dopo"].abs().max()
     show.para("sel.balance.ok" if worst < 0.1 else "sel.balance.warn", lang, worst=fmt_number(worst, lang, 2))
@@ -250,12 +252,10 @@ def export(ctx: StageContext, proposal: pd.DataFrame, matches: dict[str, pd.Data
             "motivo"]
     out = prop[[c for c in cols if c in prop.columns]].join(comp, on="unit")
     out = out.rename(columns={"unit": "codice_istat" if th.unit_level == "comune" else th.unit_level})
-    out.to_csv(ctx.run_dir / "proposta_pilota.csv", index=False)
-    with pd.ExcelWriter(ctx.run_dir / "proposta_pilota.xlsx") as xl:
-        out.to_excel(xl, sheet_name="proposta", index=False)
-        matched.to_excel(xl, sheet_name="confronti", index=False)
-        matches["bilanciamento"].to_excel(xl, sheet_name="bilanciamento", index=False)
-        pd.DataFrame([power["sintesi"]]).to_excel(xl, sheet_name="potenza", index=False)
+    write_csv(out, ctx.run_dir / "proposta_pilota.csv")
+    write_xlsx(ctx.run_dir / "proposta_pilota.xlsx", {
+        "proposta": out, "confronti": matched, "bilanciamento": matches["bilanciamento"],
+        "potenza": pd.DataFrame([power["sintesi"]])})
     show.para("sel.export", lang)
     (ctx.data_dir / "methods_20.md").write_text(t("sel.methods", lang), encoding="utf-8")
     return out

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from osservatorio.publishing.safe import write_csv
+
 SCHEMA_VERSION = "1.1"
 # 1.1: contesti_efficaci, ip_low/ip_high/ip_tipo (prediction interval for a new site),
 #      k_siti, comuni_simili (transferability, stage 40).
@@ -164,5 +166,5 @@ def write_theme_findings(run_dir: Path, findings: list[Finding], threshold: int)
     payload = {"schema_version": SCHEMA_VERSION, "schema": f"schema_v{SCHEMA_VERSION}.json",
                "disclosure_threshold": threshold, "findings": [f.model_dump() for f in done]}
     (run_dir / "findings.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
-    to_frame(done).to_csv(run_dir / "findings.csv", index=False)
+    write_csv(to_frame(done), run_dir / "findings.csv")
     return done

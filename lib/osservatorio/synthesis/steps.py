@@ -16,6 +16,7 @@ import pandas as pd
 
 from osservatorio.publishing import show
 from osservatorio.publishing.workbook import write_xlsx
+from osservatorio.publishing.safe import escape_markdown, write_csv
 from osservatorio.synthesis.findings import Finding, Subgroup, verdict, write_theme_findings
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, fmt_p, t
@@ -421,7 +422,8 @@ def _show_top(ctx: StageContext, out: pd.DataFrame) -> None:
         t("syn.transfer.col.prob", lang): top["prob_beneficio"]}), lang, digits=2)
     n = min(TOP_REASONS, len(out))
     show.para("syn.transfer.top_reasons", lang, n=n)
-    show.markdown("\n".join(f"{r.posizione}. **{r.nome}** — {r.motivi}" for r in out.head(n).itertuples()))
+    show.markdown("\n".join(f"{r.posizione}. **{escape_markdown(r.nome)}** — {escape_markdown(r.motivi)}"
+                             for r in out.head(n).itertuples()))
 
 
 def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> pd.DataFrame:
@@ -429,7 +431,7 @@ def _export_transfer(ctx: StageContext, out: pd.DataFrame) -> pd.DataFrame:
     lang = ctx.lang
     digits = {"quota_over65_pct": 1, "ets_per_10000": 1, "distanza": 2, "prob_beneficio": 1}
     out = out.round({c: digits.get(c, 3) for c in out.select_dtypes("number").columns if c != "popolazione"})
-    out.to_csv(ctx.run_dir / "trasferibilita.csv", index=False)
+    write_csv(out, ctx.run_dir / "trasferibilita.csv")
     notes = pd.DataFrame({"colonna": list(out.columns),
                           "significato": [t(f"transfer.codebook.{c}", lang) for c in out.columns]})
     write_xlsx(ctx.run_dir / "trasferibilita.xlsx", {"trasferibilita": out, "codebook": notes},
