@@ -93,3 +93,36 @@ def test_alias_bomb_in_a_theme_is_refused_quickly(fresh_project):
     res = _cli(["validate", "patti-beni-comuni"], fresh_project)
     assert res.returncode == 2 and len(res.stderr) < 400, res.stderr[:1000]
     assert "patti-beni-comuni.yaml, line 1, column 5: YAML anchors and aliases (&l0) are not allowed" in res.stderr
+
+
+def test_bad_source_files_exit_2_each_named_in_one_line(fresh_project):
+    """A corrupt workbook, a truncated gzip and a cell holding rich markup: `validate` and
+    `batch` stop with exit 2 before any notebook, one line per file, the cell as written."""
+    import gzip
+
+    import pandas as pd
+
+    demo = fresh_project / "data" / "demo"
+    (demo / "pilot.csv").unlink()
+    (demo / "pilot.xlsx").write_bytes(b"PK\x03\x04 a workbook cut short")
+    data = gzip.compress((demo / "esiti.csv").read_bytes()[:2_000_000])
+    (demo / "esiti.csv").unlink()
+    (demo / "esiti.csv.gz").write_bytes(data[:-100])
+    enti = pd.read_csv(demo / "enti_terzo_settore.csv", dtype=str, keep_default_na=False)
+    enti.loc[4, "sezione"] = "[bold]ODV[/bold]"
+    enti.to_csv(demo / "enti_terzo_settore.csv", index=False)
+    outputs = fresh_project / "outputs"
+    before = _files(outputs) if outputs.exists() else {}
+    for args in (["validate", "patti-beni-comuni"], ["batch", "patti-beni-comuni", "case-comunita"]):
+        res = _cli(args, fresh_project)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        lines = [line.strip() for line in res.stderr.splitlines() if line.strip() and "themes" not in line]
+        assert lines[1] == f"3 problem(s) in the sources of {demo}:", res.stderr
+        assert lines[2] == (f"{demo / 'enti_terzo_settore.csv'}, row 6, column 'sezione': value "
+                            "'[bold]ODV[/bold]' is not one of: ODV, APS, Impresa sociale, Ente filantropico, "
+                            "Rete associativa, Società di mutuo soccorso, Altri enti")
+        assert lines[3].startswith(f"{demo / 'pilot.xlsx'}: not a readable XLSX workbook (not a zip archive")
+        assert lines[4].startswith(f"{demo / 'esiti.csv.gz'}: not a valid gzip file (EOFError: Compressed file")
+        assert len(lines) == 5
+    after = _files(outputs) if outputs.exists() else {}
+    assert {k: v for k, v in after.items() if not k.startswith(".cache")} == before

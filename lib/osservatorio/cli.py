@@ -56,10 +56,12 @@ def validate(themes: Annotated[Optional[list[str]], typer.Argument(help="theme i
     from osservatorio.themes import list_theme_ids
 
     try:
-        ids = [p.theme.id for p in validate_all(themes or list_theme_ids(), header="bad input")]
+        prepared = validate_all(themes or list_theme_ids(), header="bad input")
     except OsservatorioError as exc:
         _fail(exc)
-    out.print(f"[green]valid:[/] {escape(', '.join(ids))}", highlight=False)
+    for note in dict.fromkeys(n for p in prepared for n in p.notes):  # each once, however many themes
+        _say(f"note: {note}", err)
+    out.print(f"[green]valid:[/] {escape(', '.join(p.theme.id for p in prepared))}", highlight=False)
 
 
 @app.command()
