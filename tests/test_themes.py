@@ -101,3 +101,11 @@ def test_theme_id_outside_the_pattern_is_refused(theme_id):
     with pytest.raises(ThemeError, match=r"is not allowed: lowercase .*\(pattern \^\[a-z0-9\]\[a-z0-9-\]\*\$\)"):
         check_theme_id(theme_id)
     check_theme_id("ok-2")
+
+
+def test_many_errors_are_counted_not_all_listed(tmp_path):
+    path = _write(tmp_path, BASE.read_text() + "".join(f"chiave_{i}: {i}\n" for i in range(500)))
+    with pytest.raises(ThemeError) as exc:
+        load_theme(path)
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 22 and lines[-1] == "  ... and 480 more"

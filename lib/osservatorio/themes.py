@@ -82,6 +82,7 @@ class Selection(_Strict):
 
 THEME_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 THEME_ID_MAX_LENGTH = 64
+MAX_LISTED_ERRORS = 20
 
 
 class Theme(_Strict):
@@ -222,7 +223,10 @@ def validate_theme_data(data: dict[str, Any], path: Path, overrides: dict[str, A
     try:
         return Theme.model_validate(data)
     except ValidationError as exc:
-        lines = [_format_error(e, str(path)) for e in exc.errors()]
+        errors = exc.errors()
+        lines = [_format_error(e, str(path)) for e in errors[:MAX_LISTED_ERRORS]]
+        if len(errors) > MAX_LISTED_ERRORS:
+            lines.append(f"... and {len(errors) - MAX_LISTED_ERRORS} more")
         raise ThemeError("invalid theme file:\n  " + "\n  ".join(lines)) from None
 
 
