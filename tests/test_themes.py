@@ -6,7 +6,7 @@ import pytest
 
 from osservatorio import paths
 from osservatorio.exceptions import ThemeError
-from osservatorio.themes import STAGE_NOTEBOOKS, list_theme_ids, load_theme
+from osservatorio.themes import STAGE_NOTEBOOKS, check_theme_id, list_theme_ids, load_theme
 
 DEMO_THEMES = ["case-comunita", "citta-pilota", "cooperative-aree-interne", "coprogettazione-anziani",
                "finanza-sociale-neet", "patti-beni-comuni"]
@@ -67,3 +67,45 @@ def test_language_override_and_defaults():
     theme = load_theme("patti-beni-comuni", {"language": "en"})
     assert theme.language == "en"
     assert theme.disclosure_threshold == 5  # from params/defaults.yaml
+
+
+def test_unknown_key_and_bad_value_are_quoted_short(tmp_path):
+    path = _write(tmp_path, BASE.read_text().replace('period_start: "2014"', "period_start: [" + ", ".join(
+        ["'xxxxxxxxxx'"] * 5000) + "]"))
+    with pytest.raises(ThemeError) as exc:
+        load_theme(path)
+    msg = str(exc.value)
+    assert "key 'period_start'" in msg and "characters)" in msg and len(msg) < 400
+
+
+def test_defaults_file_is_read_by_the_same_loader(fresh_project):
+    defaults = fresh_project / "params" / "defaults.yaml"
+    defaults.write_text(defaults.read_text() + "seed: 1\n")  # seed is already set above
+    with pytest.raises(ThemeError, match=r"defaults.yaml, line \d+, column 1: key 'seed' is written twice"):
+        load_theme("patti-beni-comuni")
+
+
+def test_overrides_must_be_a_mapping():
+    with pytest.raises(ThemeError, match="overrides must be a mapping"):
+        load_theme("patti-beni-comuni", "language: en")
+
+
+@pytest.mark.parametrize("theme_id", ["/tmp/evil", "../../tmp/evil", "a/b", "..", "x..y"])
+def test_theme_id_that_is_a_path_is_refused(theme_id):
+    with pytest.raises(ThemeError, match="is a path: give a name"):
+        check_theme_id(theme_id)
+
+
+@pytest.mark.parametrize("theme_id", ["Bad", "-x", ".hidden", "a_b", "x" * 65, "é"])
+def test_theme_id_outside_the_pattern_is_refused(theme_id):
+    with pytest.raises(ThemeError, match=r"is not allowed: lowercase .*\(pattern \^\[a-z0-9\]\[a-z0-9-\]\*\$\)"):
+        check_theme_id(theme_id)
+    check_theme_id("ok-2")
+
+
+def test_many_errors_are_counted_not_all_listed(tmp_path):
+    path = _write(tmp_path, BASE.read_text() + "".join(f"chiave_{i}: {i}\n" for i in range(500)))
+    with pytest.raises(ThemeError) as exc:
+        load_theme(path)
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 22 and lines[-1] == "  ... and 480 more"

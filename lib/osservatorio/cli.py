@@ -7,11 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from osservatorio import paths
-from osservatorio.exceptions import OsservatorioError
+from osservatorio.exceptions import OsservatorioError, ThemeError
 from osservatorio.themes import Language
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -20,9 +21,17 @@ out = Console()
 err = Console(stderr=True)
 
 
+# Text from files, options and errors is printed with markup off or escaped: rich reads
+# "[a-z0-9]" in a pattern, or "[red]" in a theme title, as markup and swallows it.
+
 def _fail(exc: OsservatorioError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
+
+
+def _say(text: str, console: Console = out) -> None:
+    """Print plain text as it is (no markup, no highlighting)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("themes")
@@ -34,9 +43,9 @@ def list_themes() -> None:
     for tid in list_theme_ids():
         try:
             t = load_theme(tid)
-            table.add_row(tid, t.design, t.outcome, t.unit_level, t.title.it)
-        except OsservatorioError as exc:
-            table.add_row(tid, "[red]invalid[/]", "", "", str(exc).splitlines()[-1])
+            table.add_row(*map(escape, (tid, t.design, t.outcome, t.unit_level, t.title.it)))
+        except OsservatorioError as exc:  # one bad file is listed as such, the others still shown
+            table.add_row(escape(tid), "[red]invalid[/]", "", "", escape(str(exc).splitlines()[-1]))
     out.print(table)
 
 
@@ -47,10 +56,12 @@ def validate(themes: Annotated[Optional[list[str]], typer.Argument(help="theme i
     from osservatorio.themes import list_theme_ids
 
     try:
-        ids = [p.theme.id for p in validate_all(themes or list_theme_ids())]
+        prepared = validate_all(themes or list_theme_ids(), header="bad input")
     except OsservatorioError as exc:
         _fail(exc)
-    out.print(f"[green]valid:[/] {', '.join(ids)}")
+    for note in dict.fromkeys(n for p in prepared for n in p.notes):  # each once, however many themes
+        _say(f"note: {note}", err)
+    out.print(f"[green]valid:[/] {escape(', '.join(p.theme.id for p in prepared))}", highlight=False)
 
 
 @app.command()
@@ -59,7 +70,7 @@ def demo(seed: Annotated[int, typer.Option(help="seed of the generator")] = 2026
     from osservatorio.data.demo import generate_demo
 
     files = generate_demo(paths.demo_dir(), seed=seed)
-    out.print(f"synthetic demo data written to {paths.demo_dir()} ({len(files)} files)")
+    _say(f"synthetic demo data written to {paths.demo_dir()} ({len(files)} files)")
 
 
 @app.command()
@@ -77,11 +88,11 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
     overrides = {"language": lang} if lang else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as progress:
-        task = progress.add_task(f"{theme}", total=None)
+        task = progress.add_task(escape(theme), total=None)
 
         def on_stage(tid: str, stage: int, status: str) -> None:
             if status == "start":
-                progress.update(task, description=f"{tid}: stage {stage}")
+                progress.update(task, description=escape(f"{tid}: stage {stage}"))
             else:
                 progress.advance(task)
 
@@ -113,8 +124,8 @@ def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids 
         task = progress.add_task("themes", total=len(selected))
 
         def on_done(outcome) -> None:
-            progress.console.print(f"  {outcome.theme_id}: {outcome.status}"
-                                   + (f" ({outcome.error})" if outcome.error else ""), highlight=False)
+            _say(f"  {outcome.theme_id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else ""),
+                 progress.console)
             progress.advance(task)
 
         try:
@@ -124,7 +135,7 @@ def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids 
             _fail(exc)
     index = _rebuild_site(outcomes)
     _print_outcomes(outcomes)
-    out.print(f"site: {index}")
+    _say(f"site: {index}")
     raise typer.Exit(1 if any(o.status == "failed" for o in outcomes) else 0)
 
 
@@ -133,30 +144,33 @@ def site(lang: Annotated[Language, typer.Option(help="language of the index and 
     """Rebuild outputs/site (index, findings catalogue) from the latest runs."""
     from osservatorio.publishing.site import build_site
 
-    out.print(f"site: {build_site(lang=lang)}")
+    _say(f"site: {build_site(lang=lang)}")
 
 
 @app.command("new-theme")
 def new_theme(theme_id: Annotated[str, typer.Argument(help="id of the new theme (lowercase, dashes)")],
               like: Annotated[str, typer.Option(help="theme to copy")] = "patti-beni-comuni") -> None:
     """Scaffold params/themes/<id>.yaml from an existing theme, validated."""
-    from osservatorio.themes import load_theme, resolve_theme_path
+    from osservatorio.themes import check_theme_id, resolve_theme_path, validate_theme_data
+    from osservatorio.yamlfile import parse_yaml, read_text
 
-    target = paths.themes_dir() / f"{theme_id}.yaml"
-    if target.exists():
-        _fail(OsservatorioError(f"{target} already exists"))
     try:
-        text = resolve_theme_path(like).read_text(encoding="utf-8")
+        check_theme_id(theme_id)  # a name, never a path: nothing is written outside params/themes
+        target = paths.themes_dir() / f"{theme_id}.yaml"
+        if target.exists():
+            raise ThemeError(f"{target} already exists: choose another id or edit that file")
+        text = read_text(resolve_theme_path(like))
+        lines = [f"id: {theme_id}" if line.startswith("id:") else line for line in text.splitlines()]
+        text = "\n".join(lines) + "\n"
+        data = parse_yaml(text, str(target))
+        validate_theme_data(data if isinstance(data, dict) else {}, target)  # before anything is written
+        with open(target, "x", encoding="utf-8") as fh:  # never over a file made meanwhile
+            fh.write(text)
     except OsservatorioError as exc:
         _fail(exc)
-    lines = [f"id: {theme_id}" if line.startswith("id:") else line for line in text.splitlines()]
-    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    try:
-        load_theme(target)
-    except OsservatorioError as exc:
-        target.unlink()
-        _fail(exc)
-    out.print(f"created {target}: edit title, question, outcome and design, then `osservatorio run {theme_id}`")
+    except OSError as exc:
+        _fail(ThemeError(f"{target}: cannot write the new theme file ({exc.strerror or exc})"))
+    _say(f"created {target}: edit title, question, outcome and design, then `osservatorio run {theme_id}`")
 
 
 @app.command()
@@ -174,11 +188,10 @@ def lab(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
         _fail(exc)
     folder = copies.folder
     if copies.written:
-        out.print(f"wrote {', '.join(p.name for p in copies.written)} to {folder}", highlight=False, soft_wrap=True)
+        _say(f"wrote {', '.join(p.name for p in copies.written)} to {folder}")
     if copies.kept:
-        out.print(f"kept your edited {', '.join(p.name for p in copies.kept)} (pass --reset to replace them)",
-                  highlight=False, soft_wrap=True)
-    out.print("JupyterLab: Ctrl-C stops it", highlight=False)
+        _say(f"kept your edited {', '.join(p.name for p in copies.kept)} (pass --reset to replace them)")
+    _say("JupyterLab: Ctrl-C stops it")
     root = paths.project_root()  # lib/ within reach of the file browser and of jump to definition
     raise typer.Exit(start_lab(lab_command(root, copies.notebook(stage), port, browser), cwd=root))
 
@@ -205,8 +218,8 @@ def _print_outcomes(outcomes) -> None:
     table = Table("theme", "status", "stages run", "seconds", "run folder / error")
     for o in sorted(outcomes, key=lambda o: o.theme_id):
         colour = {"success": "green", "skipped": "cyan", "failed": "red"}.get(o.status, "white")
-        table.add_row(o.theme_id, f"[{colour}]{o.status}[/]", _stages_text(o.stages), f"{o.duration_s:.0f}",
-                      o.error if o.status == "failed" else str(o.run_dir))
+        table.add_row(escape(o.theme_id), f"[{colour}]{escape(o.status)}[/]", _stages_text(o.stages),
+                      f"{o.duration_s:.0f}", escape(str(o.error if o.status == "failed" else o.run_dir)))
     out.print(table)
 
 

@@ -46,3 +46,15 @@ class DesignError(InputError):
 
 class StageOrderError(OsservatorioError):
     """A stage needs a file that an earlier stage, run with the same parameters, writes."""
+
+
+QUOTE_LIMIT = 60
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr`` of a value for a message, cut to about ``limit`` characters: a message
+    quotes what it judged, never pages of it (a 3 MB value stays one short line)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text):,} characters)"

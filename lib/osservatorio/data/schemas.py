@@ -2,7 +2,9 @@
 
 Columns keep the Italian snake_case names of the sources. Comuni are identified by
 ``codice_istat`` (6-digit string) when the file has it, else by the name in ``comune``,
-which the loader reconciles to codes.
+which the loader reconciles to codes. Each check's ``error`` completes the sentence
+"value '...' is not <error>" of the messages (``data/validation.py`` runs the checks).
+Numeric columns (float) must hold finite numbers: inf and nan written as text are refused.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ TIPI_FINANZA: Final = [
 
 def _comune_columns() -> dict[str, Column]:
     return {
-        "codice_istat": Column(str, Check.str_matches(ISTAT_CODE), required=False, nullable=True),
+        "codice_istat": Column(str, Check.str_matches(ISTAT_CODE, error="a 6-digit ISTAT code"), required=False,
+                               nullable=True),
         "comune": Column(str, nullable=True, required=False),
     }
 
@@ -51,16 +54,23 @@ def _real_date(s: pd.Series) -> pd.Series:
 
 def _date(name: str, nullable: bool = False) -> Column:
     # the pattern reports the format; the second check a well-formed but impossible date
-    return Column(str, [Check.str_matches(DATE), Check(_real_date, error="calendar date YYYY-MM-DD")],
+    return Column(str, [Check.str_matches(DATE, error="a date YYYY-MM-DD or DD/MM/YYYY"),
+                        Check(_real_date, error="a calendar date (YYYY-MM-DD)")],
                   nullable=nullable, coerce=True)
 
 
 def _money(nullable: bool = True) -> Column:
-    return Column(float, Check.ge(0), nullable=nullable, coerce=True)
+    return Column(float, Check.ge(0, error="a number >= 0"), nullable=nullable, coerce=True)
 
 
 def _count(nullable: bool = False) -> Column:
-    return Column(float, [Check.ge(0), Check(lambda s: (s.dropna() % 1 == 0), element_wise=False, error="must be a whole number")], nullable=nullable, coerce=True)
+    return Column(float, [Check.ge(0, error="a number >= 0"),
+                          Check(lambda s: (s.dropna() % 1 == 0), element_wise=False, error="a whole number")],
+                  nullable=nullable, coerce=True)
+
+
+def _one_of(values: list[str]) -> Check:
+    return Check.isin(values, error="one of: " + ", ".join(values))
 
 
 def _has_comune_key(df) -> bool:
@@ -72,9 +82,11 @@ _KEY_CHECK = Check(_has_comune_key, error="needs a 'codice_istat' or a 'comune' 
 SCHEMAS: Final[dict[str, pa.DataFrameSchema]] = {
     "enti_terzo_settore": pa.DataFrameSchema(
         {
-            "codice_fiscale": Column(str, Check.str_matches(r"^\d{11}$|^[A-Z0-9]{16}$"), unique=True),
+            "codice_fiscale": Column(str, Check.str_matches(r"^\d{11}$|^[A-Z0-9]{16}$",
+                                                            error="11 digits or 16 capital letters and digits"),
+                                     unique=True),
             "denominazione": Column(str, Check.str_length(min_value=1)),
-            "sezione": Column(str, Check.isin(SEZIONI_RUNTS)),
+            "sezione": Column(str, _one_of(SEZIONI_RUNTS)),
             **_comune_columns(),
             "data_iscrizione": _date("data_iscrizione"),
             "volontari": _count(nullable=True),
@@ -87,7 +99,7 @@ SCHEMAS: Final[dict[str, pa.DataFrameSchema]] = {
         {
             "id_atto": Column(str, unique=True),
             **_comune_columns(),
-            "tipo": Column(str, Check.isin(TIPI_ATTO)),
+            "tipo": Column(str, _one_of(TIPI_ATTO)),
             "data": _date("data"),
             "tema": Column(str, nullable=True),
             "enti_partner": Column(str, nullable=True),
@@ -99,7 +111,7 @@ SCHEMAS: Final[dict[str, pa.DataFrameSchema]] = {
         {
             "id": Column(str, unique=True),
             **_comune_columns(),
-            "tipo": Column(str, Check.isin(TIPI_FINANZA)),
+            "tipo": Column(str, _one_of(TIPI_FINANZA)),
             "data_avvio": _date("data_avvio"),
             "importo_euro": _money(),
             "metrica_esito": Column(str, nullable=True),
@@ -121,10 +133,10 @@ SCHEMAS: Final[dict[str, pa.DataFrameSchema]] = {
     "esiti": pa.DataFrameSchema(
         {
             "unita": Column(str, Check.str_length(min_value=1)),
-            "periodo": Column(str, Check.str_matches(PERIOD)),
+            "periodo": Column(str, Check.str_matches(PERIOD, error="a period YYYY or YYYY-MM (month 01-12)")),
             "indicatore": Column(str, Check.str_length(min_value=1)),
             "valore": Column(float, nullable=False, coerce=True),
-            "denominatore": Column(float, Check.ge(0), nullable=True, coerce=True),
+            "denominatore": Column(float, Check.ge(0, error="a number >= 0"), nullable=True, coerce=True),
         },
         unique=["unita", "periodo", "indicatore"],
     ),

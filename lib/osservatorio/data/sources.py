@@ -1,31 +1,31 @@
 """Load and validate the Observatory source tables of a data folder.
 
-Every table is read as text (so codes keep their leading zeros), validated against its
-pandera schema with lazy evaluation, and only then coerced. All failures of all files
-are collected into one ``DataValidationError`` whose message lists file, row, column
-and reason, so the run stops before any notebook starts. Validated tables are cached
-by content (``osservatorio.data.cache``), so stages and themes validate a file once.
+Every table is read as text (``data/reading.py``: so codes keep their leading zeros),
+validated against its pandera schema (``data/validation.py``), and only then coerced.
+All failures of all files are counted and collected into one ``DataValidationError``
+whose message lists file, row, column and reason (the first ``MAX_LISTED``, then how
+many more and where), so the run stops before any notebook starts. Validated tables are
+cached by content (``osservatorio.data.cache``), so stages and themes validate a file once.
 """
 
 from __future__ import annotations
 
-import datetime
-import gzip
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import pandas as pd
-import pandera.errors
 
 from osservatorio.data import cache as source_cache
 from osservatorio.data import reference
-from osservatorio.exceptions import DataValidationError
+from osservatorio.data.reading import (COLUMN_ALIASES, DATE_COLUMNS, NUMERIC_COLUMNS, UnreadableFile,  # noqa: F401
+                                       normalise_header, read_source, read_table)
 from osservatorio.data.schemas import REQUIRED_TABLES, SCHEMAS
+from osservatorio.data.validation import MAX_LISTED, Failures, check_cells, check_structure, check_units
+from osservatorio.exceptions import DataValidationError
 
-MAX_LISTED_FAILURES = 20
+MAX_LISTED_FAILURES = MAX_LISTED
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Sources:
     files: dict[str, Path]
     match_report: pd.DataFrame = field(default_factory=pd.DataFrame)
     match_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -52,171 +53,29 @@ def find_table_file(folder: Path, table: str) -> Path | None:
     return None
 
 
-# Header spellings of real exports mapped to the schema's names (after normalisation).
-COLUMN_ALIASES: Final = {
-    "codice_comune": "codice_istat", "cod_istat": "codice_istat", "istat": "codice_istat",
-    "codice_istat_comune": "codice_istat", "denominazione_comune": "comune", "nome_comune": "comune",
-    "sigla_provincia": "provincia", "prov": "provincia", "sigla_prov": "provincia",
-}
-NUMERIC_COLUMNS: Final = ["volontari", "dipendenti", "importo_euro", "costo_euro", "beneficiari", "valore",
-                          "denominatore"]
-DATE_COLUMNS: Final = ["data_iscrizione", "data", "data_avvio"]
-_IT_NUMBER = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d+$")
-_IT_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-
-
-def normalise_header(name: object) -> str:
-    """'Codice ISTAT ' -> 'codice_istat'; known aliases to the schema's names."""
-    import unicodedata
-
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().strip().lower()
-    key = "_".join(re.sub(r"[^a-z0-9]+", " ", text).split())
-    return COLUMN_ALIASES.get(key, key)
-
-
-def _sniff_csv(path: Path) -> tuple[str, str]:
-    """(separator, encoding): ';' when the header has more ';' than ','; UTF-8 (BOM
-    allowed) unless the bytes are not UTF-8, then Windows-1252 (Excel's Italian CSV)."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        head = fh.read(1 << 16)
+def validate_table(table: str, path: Path) -> tuple[pd.DataFrame, Failures]:
+    """Read and validate one file: the table (numbers as float64) and its failures (none
+    when valid; ``notes`` says how the file was read when worth saying)."""
+    file = str(path)
     try:
-        text, encoding = head.decode("utf-8-sig"), "utf-8-sig"
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
-            text, encoding = head.decode("cp1252", errors="replace"), "cp1252"
-        else:
-            text, encoding = head[: exc.start].decode("utf-8-sig"), "utf-8-sig"
-    first = text.splitlines()[0] if text else ""
-    return (";" if first.count(";") > first.count(",") else ","), encoding
+        text = read_source(path)
+    except UnreadableFile as exc:
+        fails = Failures()
+        fails.add(file, None, None, str(exc))
+        return pd.DataFrame(), fails
+    fails = check_structure(file, text, SCHEMAS[table], required=table in REQUIRED_TABLES)
+    if text.note:
+        fails.notes[file] = text.note
+    if fails:
+        return text.frame, fails
+    df, problems = check_cells(file, text, SCHEMAS[table], set(reference.comuni()["codice_istat"]))
+    fails.extend(problems)
+    return df, fails
 
 
-def _cell_text(value: object) -> object:
-    """XLSX cell as text: dates as YYYY-MM-DD, whole floats without '.0'."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return pd.NA
-    if isinstance(value, (pd.Timestamp, datetime.datetime, datetime.date)):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip() or pd.NA
-
-
-def _as_text(df: pd.DataFrame) -> pd.DataFrame:
-    """Every column as pandas text (``str``) with surrounding spaces removed, blanks missing."""
-    out = {}
-    for col in df.columns:
-        v = df[col].astype(object)
-        v = v.where(v.notna(), None).map(lambda x: None if x is None else (str(x).strip() or None))
-        out[col] = pd.Series(v, index=df.index, dtype="str")
-    return pd.DataFrame(out, index=df.index)
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or XLSX source as text columns, tolerant of how files really come.
-
-    Headers are normalised (case, accents, spaces; aliases such as 'Codice comune',
-    'Prov.'). CSV: ',' or ';' separated, UTF-8 or Windows-1252. XLSX: the first sheet,
-    date cells as YYYY-MM-DD. ISTAT codes that lost their leading zeros (a spreadsheet
-    reading 037006 as 37006) are padded back to 6 digits; in ';' files and XLSX text
-    cells, Italian numbers ('1.234,5') are read as numbers (never in ',' files, where
-    '1,500' could be English); dates written DD/MM/YYYY (the Italian order) become
-    YYYY-MM-DD. Anything else is left as written, for the schema to judge.
-    """
-    if path.name.endswith(".xlsx"):
-        df = pd.read_excel(path, dtype=object).map(_cell_text)
-        sep = "xlsx"  # text cells of an Italian spreadsheet: Italian numbers, as in ';' files
-    else:
-        sep, encoding = _sniff_csv(path)
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding, sep=sep)
-    df.columns = [normalise_header(c) for c in df.columns]
-    df = df.dropna(how="all").reset_index(drop=True) if path.name.endswith(".xlsx") else df
-    df = _as_text(df)
-    if "codice_istat" in df.columns:
-        code = df["codice_istat"]
-        short = code.notna() & code.astype(str).str.fullmatch(r"\d{4,5}")
-        df.loc[short, "codice_istat"] = code[short].astype(str).str.zfill(6)
-    if sep in (";", "xlsx"):
-        for col in set(NUMERIC_COLUMNS) & set(df.columns):
-            v = df[col].astype("string")
-            it = v.str.fullmatch(_IT_NUMBER).fillna(False).astype(bool)
-            df.loc[it, col] = v[it].str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    for col in set(DATE_COLUMNS) & set(df.columns):
-        v = df[col].astype("string")
-        parts = v.str.extract(_IT_DATE)
-        ok = parts[0].notna()
-        df.loc[ok, col] = parts.loc[ok, 2] + "-" + parts.loc[ok, 1].str.zfill(2) + "-" + parts.loc[ok, 0].str.zfill(2)
-    return df
-
-
-def _describe_failures(path: Path, err: pandera.errors.SchemaErrors) -> list[dict]:
-    cases = err.failure_cases
-    out = []
-    coerced = {(r.get("index"), r.get("column")) for r in cases.to_dict("records")
-               if str(r.get("check")).startswith("coerce_dtype")}
-    for rec in cases.head(MAX_LISTED_FAILURES * 5).to_dict("records"):
-        if str(rec.get("check")).startswith("dtype(") and (rec.get("index"), rec.get("column")) in coerced:
-            continue  # the same cell already reported as unreadable
-        idx = rec.get("index")
-        row = int(idx) + 2 if idx is not None and pd.notna(idx) else None  # header is line 1
-        column = rec.get("column") if pd.notna(rec.get("column")) else None
-        check = str(rec.get("check"))
-        value = rec.get("failure_case")
-        if check == "column_in_dataframe":
-            column, reason = value, "required column is missing"
-        elif check.startswith("coerce_dtype"):
-            reason = f"value {value!r} cannot be read as {check.split('(')[-1].rstrip(')')}"
-        elif check == "not_nullable":
-            reason = "empty value not allowed"
-        elif check in ("field_uniqueness", "multiple_fields_uniqueness"):
-            reason = f"duplicate value {value!r}"
-        else:
-            reason = f"value {value!r} fails check {check}"
-        out.append({"file": str(path), "row": row, "column": column, "reason": reason})
-    return out
-
-
-def _check_codes(path: Path, df: pd.DataFrame, valid: set[str]) -> list[dict]:
-    if "codice_istat" not in df.columns:
-        return []
-    bad = df["codice_istat"].notna() & ~df["codice_istat"].isin(valid)
-    return [
-        {
-            "file": str(path),
-            "row": int(i) + 2,
-            "column": "codice_istat",
-            "reason": f"{df.at[i, 'codice_istat']!r} is not the ISTAT code of a comune (2023 list)",
-        }
-        for i in df.index[bad][:MAX_LISTED_FAILURES]
-    ]
-
-
-def format_failures(failures: list[dict]) -> str:
-    lines = []
-    for f in failures[:MAX_LISTED_FAILURES]:
-        where = f["file"]
-        if f.get("row"):
-            where += f", row {f['row']}"
-        if f.get("column"):
-            where += f", column '{f['column']}'"
-        lines.append(f"  {where}: {f['reason']}")
-    if len(failures) > MAX_LISTED_FAILURES:
-        lines.append(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more")
-    return "\n".join(lines)
-
-
-def validate_table(table: str, path: Path) -> tuple[pd.DataFrame, list[dict]]:
-    """Validate one file; return the coerced frame and the failures (empty when valid)."""
-    try:
-        raw = read_table(path)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        return pd.DataFrame(), [{"file": str(path), "row": None, "column": None, "reason": f"cannot read file: {exc}"}]
-    try:
-        df = SCHEMAS[table].validate(raw, lazy=True)
-    except pandera.errors.SchemaErrors as err:
-        return raw, _describe_failures(path, err)
-    valid_codes = set(reference.comuni()["codice_istat"])
-    return df, _check_codes(path, df, valid_codes)
+def format_failures(failures: Failures) -> str:
+    """The failures as message lines (see ``Failures.format``)."""
+    return failures.format()
 
 
 def load_sources(folder: Path, tables: list[str] | None = None, cache: bool = True) -> Sources:
@@ -233,9 +92,12 @@ def load_sources(folder: Path, tables: list[str] | None = None, cache: bool = Tr
     keys = cache_keys(files) if root else {}
     coded = read_cached_tables(root, keys) if root else {}
     validated, problems = validate_tables({t: p for t, p in files.items() if t not in coded})
-    raise_for_failures(folder, failures + problems)
+    failures.extend(problems)
+    failures.extend(esiti_units({**{t: c.frame for t, c in coded.items()}, **validated}, files))
+    raise_for_failures(folder, failures)
     for table, df in validated.items():
         coded[table] = code_table(table, df)
+        coded[table].note = problems.notes.get(str(files[table]))
         if root and table in keys:
             store_cached_table(root, table, keys[table], files[table], coded[table])
     return assemble_sources(folder, files, {t: coded[t] for t in files})
@@ -250,36 +112,49 @@ class CodedTable:
     frame: pd.DataFrame
     unmatched: pd.DataFrame | None = None
     counts: dict | None = None
+    note: str | None = None  # how the file was read, when worth telling (Windows-1252)
 
 
-def locate_tables(folder: Path, wanted: list[str]) -> tuple[dict[str, Path], list[dict]]:
+def locate_tables(folder: Path, wanted: list[str]) -> tuple[dict[str, Path], Failures]:
     """The file of each wanted table found in folder, and a failure per missing required one."""
-    files, failures = {}, []
+    files, failures = {}, Failures()
     for table in wanted:
         path = find_table_file(folder, table)
         if path is not None:
             files[table] = path
         elif table in REQUIRED_TABLES:
-            failures.append({"file": str(folder / f"{table}.csv"), "row": None, "column": None,
-                             "reason": "required source table is missing (expected .csv or .xlsx)"})
+            failures.add(str(folder / f"{table}.csv"), None, None,
+                         "required source table is missing (expected .csv, .csv.gz or .xlsx)")
     return files, failures
 
 
-def validate_tables(files: dict[str, Path]) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+def validate_tables(files: dict[str, Path]) -> tuple[dict[str, pd.DataFrame], Failures]:
     """Validate every file: the coerced frames and the failures of all of them."""
-    validated, failures = {}, []
+    validated, failures = {}, Failures()
     for table, path in files.items():
         validated[table], problems = validate_table(table, path)
         failures.extend(problems)
     return validated, failures
 
 
-def raise_for_failures(folder: Path, failures: list[dict]) -> None:
-    """One DataValidationError listing every failure (file, row, column, reason), if any."""
+def esiti_units(frames: dict[str, pd.DataFrame], files: dict[str, Path]) -> Failures:
+    """``esiti.unita`` checked against the comuni and the districts of ``ambiti`` (a check
+    across two tables, so made on every load, cached tables included: it is cheap)."""
+    esiti = frames.get("esiti")
+    if esiti is None or "unita" not in esiti.columns:
+        return Failures()
+    ambiti = frames.get("ambiti")
+    ambiti_path = str(files.get("ambiti", "ambiti.csv"))
+    return check_units(esiti, str(files["esiti"]), ambiti, ambiti_path, set(reference.comuni()["codice_istat"]))
+
+
+def raise_for_failures(folder: Path, failures: Failures) -> None:
+    """One DataValidationError listing the failures (file, row, column, reason), if any:
+    the first ``MAX_LISTED``, then how many more (exact) and where."""
     if failures:
         raise DataValidationError(
-            f"{len(failures)} problem(s) in the sources of {folder}:\n" + format_failures(failures), failures
-        )
+            f"{failures.total} problem(s) in the sources of {folder}:\n" + format_failures(failures),
+            failures.listed())
 
 
 def cache_keys(files: dict[str, Path]) -> dict[str, str]:
@@ -300,7 +175,7 @@ def read_cached_tables(root: Path, keys: dict[str, str]) -> dict[str, CodedTable
         hit = source_cache.read_entry(root, key)
         if hit is not None:
             frames, meta = hit
-            out[table] = CodedTable(frames["table"], frames.get("unmatched"), meta["counts"])
+            out[table] = CodedTable(frames["table"], frames.get("unmatched"), meta["counts"], meta.get("note"))
     return out
 
 
@@ -314,14 +189,17 @@ def store_cached_table(root: Path, table: str, key: str, path: Path, coded: Code
     frames = {"table": coded.frame}
     if coded.unmatched is not None:
         frames["unmatched"] = coded.unmatched
-    source_cache.write_entry(root, key, frames, {"file": path.name, "counts": coded.counts})
+    source_cache.write_entry(root, key, frames, {"file": path.name, "counts": coded.counts, "note": coded.note})
 
 
 def assemble_sources(folder: Path, files: dict[str, Path], coded: dict[str, CodedTable]) -> Sources:
     """The Sources of the coded tables, with the match report and summary across them."""
     report, summary = match_report(coded)
+    notes = [f"{files[t]}: {c.note}" for t, c in coded.items() if c.note]
+    notes += [f"{files[t]}: no rows (a header line only): the table is used empty" for t, c in coded.items()
+              if c.frame.empty]
     return Sources(folder=folder, tables={t: c.frame for t, c in coded.items()}, files=files,
-                   match_report=report, match_summary=summary)
+                   match_report=report, match_summary=summary, notes=notes)
 
 
 REPORT_COLUMNS: Final = ["tabella", "righe", "n_righe", "nome", "provincia", "stato", "metodo", "candidati", "nota"]

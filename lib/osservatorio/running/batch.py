@@ -18,8 +18,9 @@ from osservatorio.running.runner import LATEST, PreparedRun, RunOutcome, is_up_t
 Callback = Callable[[RunOutcome], None]
 
 
-def validate_all(themes: list[str]) -> list[PreparedRun]:
-    """Validate every theme and its sources; raise one InputError listing all problems."""
+def validate_all(themes: list[str], header: str = "batch not started, bad input") -> list[PreparedRun]:
+    """Validate every theme and its sources; raise one InputError listing all problems
+    under ``header``."""
     problems, prepared = [], []
     for theme in themes:
         try:
@@ -28,7 +29,7 @@ def validate_all(themes: list[str]) -> list[PreparedRun]:
             if str(exc) not in problems:  # a bad source file is every theme's problem: said once
                 problems.append(str(exc))
     if problems:
-        raise InputError("batch not started, bad input:\n" + "\n".join(problems))
+        raise InputError(f"{header}:\n" + "\n".join(problems))
     return prepared
 
 

@@ -60,6 +60,7 @@ class PreparedRun:
     overrides: dict[str, Any] = field(default_factory=dict)
     stage_fingerprints: dict[int, str] = field(default_factory=dict)
     design_check: str = ""
+    notes: list[str] = field(default_factory=list)  # about the sources: how a file was read, empty tables
 
     @property
     def theme_ref(self) -> str:
@@ -111,6 +112,7 @@ def validate_sources(prepared: PreparedRun) -> None:
     previous = latest_manifest(t.id)
     if not (previous and previous.get("status") == "success" and previous.get("design_check") == prepared.design_check):
         check_design(t, sources)
+    prepared.notes = list(sources.notes)
 
 
 def design_check_key(theme: Theme, inputs: dict[str, str]) -> str:
