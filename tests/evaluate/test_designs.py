@@ -94,3 +94,91 @@ def test_heterogeneity_hides_levels_under_the_threshold():
     assert set(het.table["livello"]) == {"piccoli", "grandi"}
     assert list(het.shown["livello"]) == ["grandi"]
     assert "piccoli" not in het._repr_html_() + repr(het)  # a bare cell cannot show the hidden level
+
+
+# --- diagnostics: computed, not applicable, failed -------------------------------------
+
+
+def _raise(*args, **kwargs):
+    from osservatorio.exceptions import EstimationError
+
+    raise EstimationError("pretrend_test: no pre-period cells with a usable standard error (planted)")
+
+
+def test_a_pretrend_test_that_raises_is_recorded_as_failed_with_the_message(monkeypatch):
+    from osservatorio.evaluate.staggered import StaggeredResult
+
+    panel = _panel(cohorts=(0, 4, 6))
+    design = designs.StaggeredDiD(n_boot=99, event_window=2)
+    ok = design.estimate(panel).pretrend
+    assert ok["status"] == "computed" and ok["reason"] is None and 0 <= ok["p_value"] <= 1
+    monkeypatch.setattr(StaggeredResult, "pretrend_test", _raise)
+    ev = design.estimate(panel)
+    assert ev.pretrend["status"] == "failed" and ev.pretrend["p_value"] is None
+    assert ev.pretrend["reason"] == "pretrend_test: no pre-period cells with a usable standard error (planted)"
+    assert "pre-trend failed" in repr(ev)
+    assert json.loads(json.dumps(ev.to_dict()))["pretrend"]["status"] == "failed"  # as in estimates.json
+    keys = [k for k, _ in design.limits(ev)]
+    assert "eval.limits.pretrend_not_computed" in keys and "eval.limits.pretrend_failed" not in keys
+
+
+def test_its_pretrend_is_failed_when_either_part_fails(monkeypatch):
+    from osservatorio.evaluate.staggered import StaggeredResult
+
+    panel = _panel(n_times=16, cohorts=(0, 8, 10))
+    design = designs.EventStudyITS(n_boot=99)
+    assert design.estimate(panel).pretrend["status"] == "computed"
+    monkeypatch.setattr(StaggeredResult, "pretrend_test", _raise)
+    pre = design.estimate(panel).pretrend
+    assert pre["status"] == "failed" and pre["reason"].startswith("leads test: pretrend_test: no pre-period")
+    assert pre["p_value"] is None and pre["p_value_trend"] is not None  # the part that ran is kept
+    monkeypatch.undo()
+    import osservatorio.evaluate
+
+    def singular(*args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(osservatorio.evaluate, "twfe", singular)  # the linear-trend part
+    leads = {"status": "computed", "reason": None, "p_value": 0.5, "method": "leads"}
+    pre = designs.EventStudyITS.its_pretrend(leads, panel)
+    assert pre["status"] == "failed" and pre["reason"] == "linear pre-trend test: LinAlgError: Singular matrix"
+
+
+def test_placebo_states(monkeypatch):
+    panel = _panel(cohorts=(0, 5))
+    design = designs.StaggeredDiD(n_boot=99, event_window=4)
+    ok = design.placebo(panel)
+    assert ok["status"] == "computed" and ok["kind"] == "timing" and ok["shift"] == 2 and 0 <= ok["p_value"] <= 1
+    # too few periods before the first adoption: not applicable, with the count (see Design.placebo)
+    short = design.placebo(_panel(cohorts=(0, 3)))
+    assert short["status"] == "not_applicable" and short["p_value"] is None
+    assert short["reason"].startswith("too few periods before the first adoption for a timing placebo: 2, 3 needed")
+    # an estimator that raises, or a degenerate p-value: failed, with why
+    monkeypatch.setattr(designs.StaggeredDiD, "_placebo_effect", lambda self, df: 1 / 0)
+    bad = design.placebo(panel)
+    assert bad["status"] == "failed" and bad["reason"] == "ZeroDivisionError: division by zero"
+    from dataclasses import replace
+
+    monkeypatch.setattr(designs.StaggeredDiD, "_placebo_effect",
+                        lambda self, df: replace(designs.Design._placebo_effect(self, df), p_value=float("nan")))
+    nan = design.placebo(panel)
+    assert nan["status"] == "failed" and "undefined" in nan["reason"] and nan["p_value"] is None
+
+
+def test_synthetic_control_has_no_pretrend_test_by_construction():
+    panel = _panel(n_units=12, n_times=10, cohorts=(0,) * 11 + (6,), clusters=12)
+    design = designs.SyntheticControl()
+    ev = design.estimate(panel)
+    assert ev.pretrend["status"] == "not_applicable" and "no leads" in ev.pretrend["reason"]
+    placebo = design.placebo(panel, ev)
+    assert placebo["kind"] == "in_space" and placebo["status"] == "computed"
+    assert placebo["p_value"] == ev.headline.p_value
+
+
+def test_a_failure_reason_is_one_line_and_short():
+    from osservatorio.evaluate.results import REASON_CHARS, diagnostic_failed
+
+    long = diagnostic_failed(ValueError("line one\nline two " + "x" * 500))
+    assert "\n" not in long["reason"] and len(long["reason"]) == REASON_CHARS
+    assert long["reason"].startswith("ValueError: line one line two") and long["reason"].endswith("…")
+    assert diagnostic_failed(KeyError("cluster"))["reason"] == "KeyError: 'cluster'"

@@ -21,8 +21,17 @@ Designs and headline estimators:
 
 Pre-trend test (every design with leads): Wald statistic on the leads -event_window..-1
 referred to a restricted wild cluster bootstrap (the chi2 Wald over-rejects with few
-treated clusters per cohort; ``benchmarks/calibrate_pretrend.py``). A test that cannot be
-computed is recorded with ``p_value=None`` and a note; the evidence rules count it as failed.
+treated clusters per cohort; ``benchmarks/calibrate_pretrend.py``).
+
+Each diagnostic the evidence rules read (``ev.pretrend``, ``design.placebo(...)``) is a
+record with a ``status`` (``evaluate.results``): "computed" with its p-value;
+"not_applicable" only where the design has no such test by construction, the pre-trend
+test of ``synthetic_control`` (no leads: the pre-adoption fit is its diagnostic); or
+"failed" when it was tried and could not be computed (an exception, no usable lead, an
+undefined p-value), with the reason. The evidence rules count a failed diagnostic as a
+failing one. Every design has a placebo: a fake adoption date (in-space placebos for the
+synthetic control). A timing placebo with too few periods before the first adoption is
+recorded as not applicable (see ``Design.placebo``).
 Pure computation: no I/O, no display.
 """
 
@@ -34,7 +43,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from osservatorio.evaluate.results import EffectResult
+from osservatorio.evaluate.results import (
+    EffectResult,
+    diagnostic_computed,
+    diagnostic_failed,
+    diagnostic_not_applicable,
+    one_line,
+)
 
 N_BOOT = 999  # multiplier / cluster bootstrap draws and randomization-inference permutations
 N_BOOT_WILD = 9999  # wild cluster bootstrap of the few-treated headline
@@ -44,6 +59,7 @@ MIN_PRE_PERIODS = 1  # a cohort needs a period before adoption (its base period)
 SYNTH_MIN_PRE = 2  # pre-treatment periods the synthetic control fits on
 MIN_ITS_CONTROLS = 2  # never-treated units the comparative ITS needs
 ITS_MIN_PRE = 6  # common pre-adoption periods of the comparative ITS (its own default)
+PLACEBO_MIN_PERIODS = 3  # periods before the first adoption a timing placebo estimates on
 
 
 @dataclass
@@ -70,11 +86,12 @@ class Evaluation:
     synth: Any = None  # SynthResult
 
     def __repr__(self) -> str:
-        h, p = self.headline, (self.pretrend or {}).get("p_value")
+        h, pre = self.headline, self.pretrend or {}
+        p = pre.get("p_value")
         return (f"<Evaluation {self.design}: {self.estimator} {h.estimate:.4g} "
                 f"({100 * h.level:.0f}% CI {h.ci_low:.4g} to {h.ci_high:.4g}, p={h.p_value:.3g}); "
                 f"{self.n_treated} treated of {self.n_units} units, {self.n_treated_clusters} treated clusters; "
-                f"pre-trend p={'n/a' if p is None else f'{p:.3g}'}>")
+                f"pre-trend {f'p={p:.3g}' if p is not None else pre.get('status', 'missing')}>")
 
     @property
     def event_study(self) -> pd.DataFrame | None:
@@ -213,24 +230,40 @@ class Design:
         return res.aggregate("event", min_e=-self.event_window, max_e=self.event_window)
 
     def leads_pretrend(self, res) -> dict[str, Any]:
-        """Pre-trend test on the leads -event_window..-1 with the wild cluster bootstrap."""
+        """Pre-trend test on the leads -event_window..-1 with the wild cluster bootstrap; a
+        test that raises (e.g. no lead with a usable se) is recorded as failed, with why."""
         try:
-            return res.pretrend_test(on="event", window=self.event_window, method="wild_bootstrap",
+            test = res.pretrend_test(on="event", window=self.event_window, method="wild_bootstrap",
                                      n_boot=self.n_boot, seed=self.seed)
-        except Exception as exc:  # e.g. no lead with a usable se: recorded, counted as failed
-            return {"statistic": None, "df": 0, "p_value": None, "note": str(exc)[:200]}
+        except Exception as exc:  # whatever the cause, the evidence rules count it as failed
+            return diagnostic_failed(exc, statistic=None, df=0)
+        return diagnostic_computed(**test)
 
     # -- diagnostics ---------------------------------------------------------------------
     def placebo(self, panel: pd.DataFrame, ev: Evaluation | None = None) -> dict[str, Any]:
-        """A fake adoption date event_window // 2 periods before the real one, on
-        pre-adoption data only; an effect there questions the design."""
+        """A fake adoption date event_window // 2 periods before the real one, on the data
+        before the first adoption; an effect there questions the design.
+
+        Fewer than ``PLACEBO_MIN_PERIODS`` periods before the first adoption (or no unit
+        still treated after the shift): recorded as not applicable, with the count. Counting
+        it as failed, as "a diagnostic that could not be computed counts as failed" would,
+        lowers two demo findings (patti-beni-comuni, cooperative-aree-interne: 1 and 2
+        periods before their first cohort): that choice is open (docs/decisions.md, 24). An
+        estimator that raises or returns an undefined p-value is a failed placebo.
+        """
         k = max(1, self.event_window // 2)
         df = shift_back(panel, k)
-        if df.loc[df["cohort"] > 0, "unit"].nunique() == 0 or df["time"].nunique() < 3:
-            return {"p_value": None, "kind": "timing", "shift": k, "note": "too few pre-adoption periods"}
-        r = self._placebo_effect(df)
-        return {"p_value": r.p_value, "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                "shift": k, "kind": "timing"}
+        n_pre = int(df["time"].nunique())
+        if df.loc[df["cohort"] > 0, "unit"].nunique() == 0 or n_pre < PLACEBO_MIN_PERIODS:
+            return diagnostic_not_applicable(
+                f"too few periods before the first adoption for a timing placebo: {n_pre}, "
+                f"{PLACEBO_MIN_PERIODS} needed with adoption moved {k} earlier", kind="timing", shift=k)
+        try:
+            r = self._placebo_effect(df)
+        except Exception as exc:  # counted as a failed placebo by the evidence rules
+            return diagnostic_failed(exc, kind="timing", shift=k)
+        return diagnostic_computed(r.p_value, estimate=r.estimate, ci_low=r.ci_low, ci_high=r.ci_high,
+                                   shift=k, kind="timing")
 
     def _placebo_effect(self, df: pd.DataFrame) -> EffectResult:
         from osservatorio.evaluate import staggered_did
@@ -288,9 +321,15 @@ class Design:
         """Label keys (with values) of the caveats that apply to this estimate."""
         est = ev.to_dict() if isinstance(ev, Evaluation) else ev
         out: list[tuple[str, dict]] = [(f"eval.limits.{self.name}", {})]
-        p = (est.get("pretrend") or {}).get("p_value")
-        if p is not None and p == p and p < 0.05:
+        pre = est.get("pretrend") or {}
+        p = pre.get("p_value")
+        if pre.get("status") == "failed":
+            out.append(("eval.limits.pretrend_not_computed", {"reason": pre.get("reason")}))
+        elif p is not None and p == p and p < 0.05:
             out.append(("eval.limits.pretrend_failed", {}))
+        placebo = est.get("placebo") or {}  # in estimates.json (stage 40), not in an Evaluation
+        if placebo.get("status") == "failed":
+            out.append(("eval.limits.placebo_not_computed", {"reason": placebo.get("reason")}))
         if est.get("n_treated_clusters", 99) < 10:
             out.append(("eval.limits.few_clusters", {"n": est["n_treated_clusters"]}))
         if est.get("cohorts_one_cluster"):
@@ -433,22 +472,30 @@ class EventStudyITS(Design):
         effects and treated x period, the slope's CRV1 t-test clustered as the theme,
         t(G-1) (the HAC t-test of the ITS gap's own slope over-rejected a true null 20% of
         the time in a simulation on this structure, as its residuals share the comparison
-        mean). The decision uses 2 x the smaller p-value (size <= 5%).
+        mean). The decision uses 2 x the smaller p-value (size <= 5%). The combined test is
+        failed when either part could not be computed (the reason names the part).
         """
         from osservatorio.evaluate import twfe
 
         pre = panel[(panel["cohort"] == 0) | (panel["time"] < panel["cohort"])]
         pre = pre.assign(treated_trend=(pre["cohort"] > 0) * (pre["time"] - pre["time"].mean()))
-        slope = twfe(pre, "y", "treated_trend", "unit", "time", cluster="cluster").effect
-        out = dict(leads)
+        fields = {k: v for k, v in leads.items() if k not in ("status", "reason", "p_value")}
+        fields["method"] = (leads.get("method", "") + "; combined (Bonferroni) with the clustered t-test of a "
+                            "linear treated x period trend on all pre-adoption observations")
         p_leads = leads.get("p_value")
-        out.update({"p_value_leads": p_leads, "trend_per_period": slope.estimate, "trend_se": slope.se,
-                    "p_value_trend": slope.p_value})
-        ps = [slope.p_value] + ([p_leads] if p_leads is not None else [])
-        out["p_value"] = min(1.0, len(ps) * min(ps))
-        out["method"] = (leads.get("method", "") + "; combined (Bonferroni) with the clustered t-test of a linear "
-                         "treated x period trend on all pre-adoption observations")
-        return out
+        fields["p_value_leads"] = p_leads
+        problems = [] if leads.get("status") == "computed" else [f"leads test: {leads.get('reason')}"]
+        try:
+            slope = twfe(pre, "y", "treated_trend", "unit", "time", cluster="cluster").effect
+        except Exception as exc:
+            problems.append(f"linear pre-trend test: {one_line(exc)}")
+        else:
+            fields.update({"trend_per_period": slope.estimate, "trend_se": slope.se, "p_value_trend": slope.p_value})
+            if not np.isfinite(slope.p_value):
+                problems.append(f"linear pre-trend test: the p-value is undefined ({slope.p_value})")
+        if problems:
+            return diagnostic_failed("; ".join(problems), **fields)
+        return diagnostic_computed(min(1.0, 2 * min(slope.p_value, p_leads)), **fields)
 
 
 class SyntheticControl(Design):
@@ -500,8 +547,9 @@ class SyntheticControl(Design):
                   "synth_weights": res.weights.rename("peso").reset_index()}
         info = {"treated_unit": unit, "treatment_time": t0, "pre_rmspe": res.pre_rmspe, "post_rmspe": res.post_rmspe,
                 "rank": res.rank, "n_placebos": len(good)}
-        return {"headline": headline, "pretrend": {"statistic": None, "df": 0, "p_value": None,
-                                                   "note": "no leads: the fit before adoption is the diagnostic"},
+        pretrend = diagnostic_not_applicable("synthetic control: no leads, the fit before adoption is the "
+                                             "diagnostic", statistic=None, df=0)
+        return {"headline": headline, "pretrend": pretrend,
                 "frames": frames, "info": info, "synth": res}
 
     def estimate(self, panel: pd.DataFrame) -> Evaluation:
@@ -512,7 +560,7 @@ class SyntheticControl(Design):
     def placebo(self, panel: pd.DataFrame, ev: Evaluation | None = None) -> dict[str, Any]:
         """In-space placebos: the rank p-value of the treated unit's RMSPE ratio."""
         ev = ev if ev is not None else self.estimate(panel)
-        return {"p_value": ev.headline.p_value, "kind": "in_space"}
+        return diagnostic_computed(ev.headline.p_value, kind="in_space")
 
 
 DESIGNS: dict[str, type[Design]] = {d.name: d for d in (StaggeredDiD, FewTreatedDiD, EventStudyITS, SyntheticControl)}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+DiagnosticStatus = Literal["computed", "not_applicable", "failed"]
+REASON_CHARS = 200  # a failure's message is kept to this many characters, on one line
 
 
 @dataclass(frozen=True)
@@ -31,3 +35,46 @@ class EffectResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# --- diagnostics (pre-trend test, placebo): what the evidence rules read ---------------
+#
+# A diagnostic is recorded as a plain dict (it goes to estimates.json) with ``status``:
+# "computed" (``p_value`` is a number), "not_applicable" (the design has no such test by
+# construction, e.g. no leads in a synthetic control) or "failed" (tried and could not be
+# computed: an exception, too few periods, an undefined p-value). ``reason`` says why
+# for the last two. The evidence rules count "failed" as a failing test and skip only
+# "not_applicable" (synthesis/evidence.py).
+
+
+def one_line(text: object, limit: int = REASON_CHARS) -> str:
+    """A message on one line, at most ``limit`` characters (an ellipsis marks a cut). An
+    exception of a library (not one of osservatorio's own) keeps its type's name."""
+    from osservatorio.exceptions import OsservatorioError
+
+    s = " ".join(str(text).split())
+    if isinstance(text, BaseException) and not (isinstance(text, OsservatorioError) and s):
+        s = f"{type(text).__name__}: {s}" if s else type(text).__name__
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _record(status: DiagnosticStatus, reason: str | None, p_value: float | None, fields: dict) -> dict[str, Any]:
+    rest = {k: v for k, v in fields.items() if k not in ("status", "reason", "p_value")}
+    return {"status": status, "reason": reason, **rest, "p_value": p_value}
+
+
+def diagnostic_computed(p_value: float | None, **fields: Any) -> dict[str, Any]:
+    """A diagnostic that ran; an undefined p-value (None, NaN: a degenerate fit) makes it failed."""
+    if p_value is None or not math.isfinite(p_value):
+        return diagnostic_failed(f"the p-value is undefined ({p_value}): degenerate fit", **fields)
+    return _record("computed", None, float(p_value), fields)
+
+
+def diagnostic_failed(reason: object, **fields: Any) -> dict[str, Any]:
+    """A diagnostic tried and not computed; ``reason`` (a message or the exception) kept on one line."""
+    return _record("failed", one_line(reason), None, fields)
+
+
+def diagnostic_not_applicable(reason: str, **fields: Any) -> dict[str, Any]:
+    """A diagnostic the design does not have by construction, with why."""
+    return _record("not_applicable", one_line(reason), None, fields)

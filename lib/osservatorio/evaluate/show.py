@@ -99,13 +99,16 @@ def _design_charts(ev: Evaluation, stage: StageContext) -> None:
 
 
 def pretrend(ev: Evaluation, stage: StageContext) -> None:
-    """The joint test that the pre-adoption effects are zero; a failed test is flagged,
-    a test that could not be computed is said so."""
+    """The joint test that the pre-adoption effects are zero; a failed test is flagged, a
+    test that could not be computed is said so with the reason (it counts as failed), a
+    design without the test says so."""
     lang, test = stage.lang, ev.pretrend or {}
     show.heading("eval.pretrend.title", lang, level=3)
     p = test.get("p_value")
-    if p is None or p != p:
+    if test.get("status") == "not_applicable":
         show.para("eval.pretrend.none", lang)
+    elif test.get("status") == "failed" or p is None or p != p:
+        show.para("eval.pretrend.not_computed", lang, reason=test.get("reason") or "–")
     else:
         key = "eval.pretrend.failed" if p < 0.05 else "eval.pretrend.passed"
         show.para(key, lang, stat=fmt_number(test.get("statistic"), lang, 2), df=test.get("df"), p=fmt_p(p, lang))
@@ -115,10 +118,13 @@ def placebo(result: dict, stage: StageContext) -> None:
     """The placebo check: a fake adoption date (or in-space placebos) should find nothing."""
     lang = stage.lang
     show.heading("eval.placebo.title", lang, level=3)
-    if result.get("kind") == "in_space":
-        show.para("eval.placebo.synth", lang, p=fmt_p(result["p_value"], lang))
-    elif result.get("p_value") is None:
+    p = result.get("p_value")
+    if result.get("status") == "not_applicable":
         show.para("eval.placebo.none", lang)
+    elif result.get("status") == "failed" or p is None or p != p:
+        show.para("eval.placebo.not_computed", lang, reason=result.get("reason") or "–")
+    elif result.get("kind") == "in_space":
+        show.para("eval.placebo.synth", lang, p=fmt_p(p, lang))
     else:
         show.para("eval.placebo.result", lang, k=result["shift"], effect=fmt_number(result["estimate"], lang, 3),
                   lo=fmt_number(result["ci_low"], lang, 3), hi=fmt_number(result["ci_high"], lang, 3),
