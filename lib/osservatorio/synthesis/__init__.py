@@ -8,12 +8,17 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    "Check": "evidence",
     "PadlockRating": "evidence",
     "PadlockReason": "evidence",
+    "check_from_record": "evidence",
     "ci_width_ratio": "evidence",
+    "failed": "evidence",
     "maryland_level": "evidence",
     "maryland_table": "evidence",
+    "not_applicable": "evidence",
     "padlocks": "evidence",
+    "reason_text": "evidence",
     "rules_table": "evidence",
     "MetaResult": "meta",
     "leave_one_out": "meta",

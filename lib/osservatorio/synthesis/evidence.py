@@ -10,15 +10,20 @@ Two numbers a reader can check by hand:
 
 The rules are the declarative table `RULES` below (thresholds are the named constants);
 `rules_table()` prints them in Italian or English for the methods section of a report.
-A diagnostic given as None or NaN was not computed or does not apply: its rule is skipped.
+
+Each diagnostic is in one of three states (`Check`): computed (a value, which the rule
+tests), not applicable to the design (`not_applicable(reason)`: its rule is skipped) or
+failed (`failed(reason)`, or a value given as None or NaN: tried and not computed). A
+failed diagnostic counts as one showing the threat, so a test that could not be
+computed never leaves a finding more padlocks than a test that failed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, get_args
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
@@ -95,37 +100,102 @@ MAX_I2 = 0.75  # pooled findings: I2 above this ("considerable" heterogeneity)
 HETEROGENEITY_PENALTY = 1
 SYNTHETIC_DATA_CAP = 0  # findings on synthetic (demo) data carry no evidence
 
+Status = Literal["computed", "not_applicable", "failed"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One diagnostic as the rules see it: computed (its ``value``), not applicable to the
+    design (skipped), or failed (tried and not computed: its rule applies as if the
+    diagnostic had shown the threat). ``reason`` says why for the last two."""
+
+    status: Status
+    value: Any = None
+    reason: str | None = None
+
+
+def computed(value) -> Check:
+    """A diagnostic's value (a p-value, a count, a ratio, a share)."""
+    return Check("computed", value)
+
+
+def not_applicable(reason: str) -> Check:
+    """A diagnostic the design does not have by construction (e.g. no leads in a
+    synthetic control, no cohorts to pool): its rule is skipped."""
+    return Check("not_applicable", None, reason)
+
+
+def failed(reason: str) -> Check:
+    """A diagnostic tried and not computed (an exception, too few periods, NaN): it
+    counts as failed."""
+    return Check("failed", None, reason)
+
+
+NO_VALUE = "no value (None or NaN)"
+
+
+def as_check(x) -> Check:
+    """A Check as is; a number is computed; None or NaN is failed (a value that was
+    expected and is missing or undefined is never read as 'does not apply')."""
+    if isinstance(x, Check):
+        if x.status not in get_args(Status):
+            raise InputError(f"a diagnostic's status must be one of {get_args(Status)}, got {x.status!r}")
+        if x.status == "computed" and not _given(x.value):
+            return failed(NO_VALUE)
+        return x
+    return computed(x) if _given(x) else failed(NO_VALUE)
+
+
+def check_from_record(record: Mapping | None, key: str = "p_value") -> Check:
+    """The Check of a diagnostic recorded by stage 30 or 40 (``{"status", "reason",
+    key: value}``); a missing record is failed (the diagnostic did not run)."""
+    if record is None:
+        return failed("not recorded")
+    status = record.get("status", "computed")
+    reason = record.get("reason") or ("no reason recorded" if status == "failed" else "")
+    if status == "computed":
+        return as_check(record.get(key))
+    if status in ("failed", "not_applicable"):
+        return Check(status, None, reason)
+    raise InputError(f"a diagnostic's status must be one of {get_args(Status)}, got {status!r}")
+
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """The inputs the rules look at (None: not computed or not applicable)."""
+    """The inputs the rules look at, each as a Check."""
 
-    n_treated_clusters: int | None
-    pretrend_p: float | None
-    placebo_p: float | None
-    ci_width_ratio: float | None
-    synthetic_data: bool
-    i2: float | None
+    n_treated_clusters: Check
+    pretrend_p: Check
+    placebo_p: Check
+    ci_width_ratio: Check
+    synthetic_data: Check
+    i2: Check
 
 
 @dataclass(frozen=True)
 class PadlockRule:
-    """One row of the rules table: a condition and how many padlocks it removes or caps."""
+    """One row of the rules table: the diagnostic it reads, the value that shows a threat,
+    and how many padlocks it removes or caps. It fires on a computed value showing the
+    threat, and on a failed diagnostic (the same effect); never on one not applicable."""
 
     code: str
-    fires: Callable[[Diagnostics], bool]
+    reads: str  # the Diagnostics field
+    threat: Callable[[Any], bool]
     removed: int = 0  # padlocks removed when the rule fires
     cap: int | None = None  # or: maximum rating when the rule fires (applied last)
     text_en: str = ""
     text_it: str = ""
+    failed_en: str = ""  # "{reason}": the diagnostic could not be computed, and counts as showing the threat
+    failed_it: str = ""
 
+    def failure(self, d: Diagnostics) -> str | None:
+        """The reason its diagnostic could not be computed, or None."""
+        c = getattr(d, self.reads)
+        return c.reason if c.status == "failed" else None
 
-def _lt(x, threshold) -> bool:
-    return _given(x) and x < threshold
-
-
-def _gt(x, threshold) -> bool:
-    return _given(x) and x > threshold
+    def fires(self, d: Diagnostics) -> bool:
+        c = getattr(d, self.reads)
+        return c.status == "failed" or (c.status == "computed" and bool(self.threat(c.value)))
 
 
 def _given(x) -> bool:
@@ -138,45 +208,60 @@ def _it(x: float) -> str:
 
 RULES: tuple[PadlockRule, ...] = (
     PadlockRule(
-        "pretrend_failed", lambda d: _lt(d.pretrend_p, PRETREND_ALPHA), removed=PRETREND_PENALTY,
+        "pretrend_failed", "pretrend_p", lambda p: p < PRETREND_ALPHA, removed=PRETREND_PENALTY,
         text_en=f"joint pre-trend test rejects parallel trends (p < {PRETREND_ALPHA:g})",
         text_it=f"il test congiunto sui trend pre-intervento rifiuta i trend paralleli "
-                f"(p < {_it(PRETREND_ALPHA)})"),
+                f"(p < {_it(PRETREND_ALPHA)})",
+        failed_en="pre-trend test could not be computed: {reason} — counts as failed",
+        failed_it="test pre-trend non calcolabile: {reason} — conta come non superato"),
     PadlockRule(
-        "placebo_failed", lambda d: _lt(d.placebo_p, PLACEBO_ALPHA), removed=PLACEBO_PENALTY,
+        "placebo_failed", "placebo_p", lambda p: p < PLACEBO_ALPHA, removed=PLACEBO_PENALTY,
         text_en=f"placebo test (fake date or untreated units) finds an effect "
                 f"(p < {PLACEBO_ALPHA:g})",
         text_it=f"il test placebo (data fittizia o unità non trattate) trova un effetto "
-                f"(p < {_it(PLACEBO_ALPHA)})"),
+                f"(p < {_it(PLACEBO_ALPHA)})",
+        failed_en="placebo test could not be computed: {reason} — counts as failed",
+        failed_it="test placebo non calcolabile: {reason} — conta come non superato"),
     PadlockRule(
-        "few_clusters", lambda d: _lt(d.n_treated_clusters, MIN_TREATED_CLUSTERS),
+        "few_clusters", "n_treated_clusters", lambda n: n < MIN_TREATED_CLUSTERS,
         removed=FEW_CLUSTERS_PENALTY,
         text_en=f"fewer than {MIN_TREATED_CLUSTERS} treated clusters (comuni)",
-        text_it=f"meno di {MIN_TREATED_CLUSTERS} cluster (comuni) trattati"),
+        text_it=f"meno di {MIN_TREATED_CLUSTERS} cluster (comuni) trattati",
+        failed_en="number of treated clusters unknown: {reason} — counts as too few",
+        failed_it="numero di cluster trattati non disponibile: {reason} — conta come troppo pochi"),
     PadlockRule(
-        "wide_interval", lambda d: _gt(d.ci_width_ratio, MAX_CI_WIDTH_RATIO),
+        "wide_interval", "ci_width_ratio", lambda r: r > MAX_CI_WIDTH_RATIO,
         removed=WIDE_INTERVAL_PENALTY,
         text_en="confidence-interval half-width larger than |estimate|"
                 + ("" if MAX_CI_WIDTH_RATIO == 1 else f" x {MAX_CI_WIDTH_RATIO:g}"),
         text_it="semiampiezza dell'intervallo di confidenza maggiore di |stima|"
-                + ("" if MAX_CI_WIDTH_RATIO == 1 else f" x {_it(MAX_CI_WIDTH_RATIO)}")),
+                + ("" if MAX_CI_WIDTH_RATIO == 1 else f" x {_it(MAX_CI_WIDTH_RATIO)}"),
+        failed_en="confidence interval could not be computed: {reason} — counts as too wide",
+        failed_it="intervallo di confidenza non calcolabile: {reason} — conta come troppo ampio"),
     PadlockRule(
-        "high_heterogeneity", lambda d: _gt(d.i2, MAX_I2), removed=HETEROGENEITY_PENALTY,
+        "high_heterogeneity", "i2", lambda i2: i2 > MAX_I2, removed=HETEROGENEITY_PENALTY,
         text_en=f"pooled across sites with I2 above {MAX_I2:.0%}: the effect depends on context",
-        text_it=f"aggregato tra siti con I2 oltre il {MAX_I2:.0%}: l'effetto dipende dal contesto"),
+        text_it=f"aggregato tra siti con I2 oltre il {MAX_I2:.0%}: l'effetto dipende dal contesto",
+        failed_en="heterogeneity across cohorts (I2) could not be computed: {reason} — counts as too high",
+        failed_it="eterogeneità tra coorti (I2) non calcolabile: {reason} — conta come eccessiva"),
     PadlockRule(
-        "synthetic_data", lambda d: bool(d.synthetic_data), cap=SYNTHETIC_DATA_CAP,
+        "synthetic_data", "synthetic_data", bool, cap=SYNTHETIC_DATA_CAP,
         text_en="estimated on synthetic (demo) data: no evidence about real comuni",
-        text_it="stimato su dati sintetici (demo): nessuna evidenza sui comuni reali"),
+        text_it="stimato su dati sintetici (demo): nessuna evidenza sui comuni reali",
+        failed_en="origin of the data unknown: {reason} — counts as synthetic",
+        failed_it="origine dei dati sconosciuta: {reason} — conta come dati sintetici"),
 )
+assert {r.reads for r in RULES} == {f.name for f in fields(Diagnostics)}
 
 
 @dataclass(frozen=True)
 class PadlockReason:
-    """A rule that fired: its stable code and the padlocks it removed."""
+    """A rule that fired: its stable code, the padlocks it removed and, when it fired
+    because its diagnostic could not be computed, why (``failed``)."""
 
     code: str
     removed: int
+    failed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,41 +278,49 @@ class PadlockRating:
         return [r.code for r in self.reasons]
 
 
+Diagnostic = Check | float | int | None
+
+
 def padlocks(
     maryland: int,
-    n_treated_clusters: int | None = None,
-    pretrend_p: float | None = None,
-    placebo_p: float | None = None,
-    ci_width_ratio: float | None = None,
-    synthetic_data: bool = False,
     *,
-    i2: float | None = None,
+    n_treated_clusters: Diagnostic,
+    pretrend_p: Diagnostic,
+    placebo_p: Diagnostic,
+    ci_width_ratio: Diagnostic,
+    i2: Diagnostic,
+    synthetic_data: bool = False,
 ) -> PadlockRating:
     """Padlock rating (0-5): start from the Maryland level, apply `RULES` in order.
 
-    Removals are summed and the rating floored at 0; caps apply last. A reason records
-    the padlocks a rule actually removed (a removal that hits the floor or a cap that
-    changes nothing records fewer, possibly 0). `ci_width_ratio` is CI half-width over
-    |estimate| (see `ci_width_ratio()`); `i2` (share 0-1) only for pooled findings.
+    Every diagnostic must be given, as a number (computed), ``not_applicable(reason)``
+    (its rule is skipped) or ``failed(reason)``; None or NaN count as failed. A failed
+    diagnostic has the effect of one showing the threat (``pretrend_p`` failed: -2, as a
+    rejected pre-trend test), so a finding never gains padlocks because a test could not
+    be computed. Removals are summed and the rating floored at 0; caps apply last. A
+    reason records the padlocks a rule actually removed (a removal that hits the floor or
+    a cap that changes nothing records fewer, possibly 0). `ci_width_ratio` is CI
+    half-width over |estimate| (see `ci_width_ratio()`); `i2` (share 0-1) applies to
+    findings pooled across cohorts.
     """
     if isinstance(maryland, bool) or not isinstance(maryland, int) or not 1 <= maryland <= 5:
         raise InputError(f"maryland must be an integer level 1-5, got {maryland!r}")
-    _check_range("pretrend_p", pretrend_p, 0, 1)
-    _check_range("placebo_p", placebo_p, 0, 1)
-    _check_range("i2", i2, 0, 1)
-    _check_range("ci_width_ratio", ci_width_ratio, 0, math.inf)
-    _check_range("n_treated_clusters", n_treated_clusters, 0, math.inf)
-    diag = Diagnostics(n_treated_clusters, pretrend_p, placebo_p, ci_width_ratio,
-                       synthetic_data, i2)
+    diag = Diagnostics(as_check(n_treated_clusters), as_check(pretrend_p), as_check(placebo_p),
+                       as_check(ci_width_ratio), computed(bool(synthetic_data)), as_check(i2))
+    _check_range("pretrend_p", diag.pretrend_p, 0, 1)
+    _check_range("placebo_p", diag.placebo_p, 0, 1)
+    _check_range("i2", diag.i2, 0, 1)
+    _check_range("ci_width_ratio", diag.ci_width_ratio, 0, math.inf)
+    _check_range("n_treated_clusters", diag.n_treated_clusters, 0, math.inf)
     rating, reasons = maryland, []
     for rule in (r for r in RULES if r.cap is None and r.fires(diag)):
         new = max(0, rating - rule.removed)
-        reasons.append(PadlockReason(rule.code, rating - new))
+        reasons.append(PadlockReason(rule.code, rating - new, rule.failure(diag)))
         rating = new
     uncapped = rating
     for rule in (r for r in RULES if r.cap is not None and r.fires(diag)):
         new = min(rating, rule.cap)
-        reasons.append(PadlockReason(rule.code, rating - new))
+        reasons.append(PadlockReason(rule.code, rating - new, rule.failure(diag)))
         rating = new
     return PadlockRating(rating, maryland, uncapped, tuple(reasons))
 
@@ -251,6 +344,7 @@ def rules_table(lang: Lang = "en") -> pd.DataFrame:
         else:
             effect = f"{'max' if lang == 'en' else 'massimo'} {r.cap}"
         rows.append((r.code, r.text_en if lang == "en" else r.text_it, effect))
+    rows += STATE_ROWS[lang]
     floor = {"en": ("floor", "the rating never goes below 0; caps apply after removals", "min 0"),
              "it": ("floor", "il punteggio non scende sotto 0; i massimi si applicano dopo le "
                              "riduzioni", "minimo 0")}
@@ -258,18 +352,47 @@ def rules_table(lang: Lang = "en") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols[lang])
 
 
-def rule_text(code: str, lang: Lang = "en") -> str:
-    """The wording of a padlock rule (e.g. for a finding's reasons), from its code."""
-    _check_lang(lang)
+STATE_ROWS = {
+    "en": [("failed", "a diagnostic that was tried and could not be computed (an error, too few periods, an "
+                      "undefined value) counts as showing the threat: its rule applies", "= rule"),
+           ("not_applicable", "a diagnostic the design does not have (no leads in a synthetic control, no "
+                              "cohorts to pool in a design without cohort effects) is skipped", "0")],
+    "it": [("failed", "una diagnostica tentata e non calcolabile (un errore, troppo pochi periodi, un valore "
+                      "indefinito) conta come non superata: la sua regola si applica", "= regola"),
+           ("not_applicable", "una diagnostica che il disegno non prevede (nessun periodo anticipatorio nel "
+                              "controllo sintetico, nessuna coorte da sintetizzare in un disegno senza effetti "
+                              "per coorte) non si applica", "0")],
+}
+
+
+def _rule(code: str) -> PadlockRule:
     for r in RULES:
         if r.code == code:
-            return r.text_en if lang == "en" else r.text_it
+            return r
     raise InputError(f"no padlock rule {code!r}; rules are {[r.code for r in RULES]}")
 
 
-def _check_range(name: str, x, low: float, high: float) -> None:
-    if _given(x) and not low <= x <= high:
-        raise InputError(f"{name} must be in [{low}, {high}] or None, got {x!r}")
+def rule_text(code: str, lang: Lang = "en") -> str:
+    """The wording of a padlock rule (e.g. for a finding's reasons), from its code."""
+    _check_lang(lang)
+    r = _rule(code)
+    return r.text_en if lang == "en" else r.text_it
+
+
+def reason_text(reason: PadlockReason, lang: Lang = "en") -> str:
+    """Why a rule fired, in words: the threat found, or that its diagnostic could not be
+    computed, why, and that it counts as failed."""
+    _check_lang(lang)
+    r = _rule(reason.code)
+    if reason.failed is None:
+        return r.text_en if lang == "en" else r.text_it
+    return (r.failed_en if lang == "en" else r.failed_it).format(reason=reason.failed)
+
+
+def _check_range(name: str, c: Check, low: float, high: float) -> None:
+    if c.status == "computed" and not low <= c.value <= high:
+        raise InputError(f"{name} must be in [{low}, {high}], not_applicable(reason) or failed(reason), "
+                         f"got {c.value!r}")
 
 
 def _check_lang(lang) -> None:

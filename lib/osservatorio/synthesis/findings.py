@@ -17,10 +17,15 @@ from pydantic import BaseModel, ConfigDict
 
 from osservatorio.publishing.safe import write_csv
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 # 1.1: contesti_efficaci, ip_low/ip_high/ip_tipo (prediction interval for a new site),
 #      k_siti, comuni_simili (transferability, stage 40).
+# 1.2: pretrend_stato, placebo_stato (a p-value left empty: not applicable, or failed).
 Verdict = Literal["efficace", "dannosa", "non_dimostrata"]
+DiagnosticState = Literal["calcolato", "non_applicabile", "non_calcolabile"]
+# a diagnostic's status in estimates.json -> its state in the finding
+DIAGNOSTIC_STATES: dict[str, DiagnosticState] = {
+    "computed": "calcolato", "not_applicable": "non_applicabile", "failed": "non_calcolabile"}
 
 
 class Subgroup(BaseModel):
@@ -64,6 +69,10 @@ class Finding(BaseModel):
     periodo_fine: str
     pretrend_p: float | None
     placebo_p: float | None
+    # non_calcolabile: tried and not computed, counted as failed (why: motivi_lucchetti);
+    # non_applicabile: the design has no such test. None: a record older than 1.2.
+    pretrend_stato: DiagnosticState | None = None
+    placebo_stato: DiagnosticState | None = None
     eterogeneita: list[Subgroup] = []
     contesti: list[str] = []  # contexts where the practice was tested (treated units' areas, classes)
     contesti_efficaci: list[str] = []  # contexts whose pooled site effect is clearly favourable
@@ -130,7 +139,7 @@ FLAT_COLUMNS = [
     "schema_version", "tema", "titolo", "pratica", "esito", "esito_etichetta", "unita_misura", "livello_unita",
     "disegno", "stimatore", "effetto", "effetto_relativo", "valore_base", "ci_low", "ci_high", "p_value",
     "metodo_inferenza", "n_trattati", "n_confronto", "n_cluster", "periodo_inizio", "periodo_fine", "pretrend_p",
-    "placebo_p", "k_siti", "ip_low", "ip_high", "ip_tipo", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
+    "pretrend_stato", "placebo_p", "placebo_stato", "k_siti", "ip_low", "ip_high", "ip_tipo", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
     "verdetto", "costo_totale_euro", "beneficiari", "costo_per_beneficiario_euro", "contesti", "contesti_efficaci", "comuni_simili", "avvertenze",
     "dati_sintetici", "lingua", "id_run", "soppressioni",
 ]

@@ -21,26 +21,52 @@ from osservatorio.synthesis.findings import Finding, Subgroup, verdict, write_th
 from osservatorio.running.stage import StageContext
 from osservatorio.publishing.text import fmt_number, fmt_p, t
 
-def pool_cohorts(ctx: StageContext) -> dict | None:
-    """Random-effects meta-analysis of the cohort effects (REML), with a forest plot."""
+def _pool_state(ctx: StageContext, status: str, reason: object, key: str) -> dict:
+    """A pooling that does not apply or could not be computed: said in the report, and
+    recorded (``status``, ``reason``) for the evidence rules."""
+    from osservatorio.evaluate.results import one_line
+
+    reason = one_line(reason)
+    show.para(key, ctx.lang, reason=reason)
+    return {"status": status, "reason": reason}
+
+
+def pool_cohorts(ctx: StageContext) -> dict:
+    """Random-effects meta-analysis of the cohort effects (REML), with a forest plot.
+
+    Returns the pooled result (``status`` "computed", ``i2`` ...), or a record with
+    ``status`` "not_applicable" (a design without effects per cohort, a single cohort) or
+    "failed" (cohorts without a standard error, a fit that raised, an undefined I2) and
+    the ``reason``: the evidence rules count a failed pooling as high heterogeneity."""
+    from osservatorio.evaluate.designs import DESIGNS
     from osservatorio.synthesis import meta_analysis
     from osservatorio.publishing.synthesis_plots import forest_plot
 
     lang = ctx.lang
     show.heading("syn.title", lang)
     path = ctx.data_dir / "cohorts.parquet"
-    if not path.is_file():  # the design estimates no effect per cohort (ITS, few treated, synthetic control)
-        show.para("syn.pool.not_estimated", lang)
-        return None
-    coh = pd.read_parquet(path).dropna(subset=["se"])
+    if not DESIGNS[ctx.theme.design].has_cohort_effects:  # ITS, few treated, synthetic control
+        return _pool_state(ctx, "not_applicable", "the design estimates no effect per adoption cohort",
+                           "syn.pool.not_estimated")
+    if not path.is_file():
+        return _pool_state(ctx, "failed", "stage 30 wrote no effects per cohort (cohorts.parquet)", "syn.pool.failed")
+    cohorts = pd.read_parquet(path)
+    coh = cohorts.dropna(subset=["se"])
     coh = coh[coh["se"] > 0]
+    if len(cohorts) < 2:
+        return _pool_state(ctx, "not_applicable", "a single adoption cohort", "syn.pool.none")
     if len(coh) < 2:
-        show.para("syn.pool.none", lang)
-        return None
+        return _pool_state(ctx, "failed", f"{len(coh)} of {len(cohorts)} cohorts have a standard error, 2 needed",
+                           "syn.pool.failed")
     from osservatorio.synthesis.transfer import SMALL_K
 
-    m = meta_analysis(coh["estimate"].to_numpy(), coh["se"].to_numpy() ** 2, method="reml",
-                      pi_type="riley" if len(coh) < SMALL_K else "default")
+    try:
+        m = meta_analysis(coh["estimate"].to_numpy(), coh["se"].to_numpy() ** 2, method="reml",
+                          pi_type="riley" if len(coh) < SMALL_K else "default")
+    except Exception as exc:  # counted as failed by the evidence rules, with the message
+        return _pool_state(ctx, "failed", exc, "syn.pool.failed")
+    if not math.isfinite(m.i2):
+        return _pool_state(ctx, "failed", f"I2 is undefined ({m.i2})", "syn.pool.failed")
     from osservatorio.indicators.panel import int_to_period
 
     labels = [t("syn.cohort", lang, period=int_to_period(c, ctx.theme.frequency)) for c in coh["cohort"]]
@@ -55,8 +81,9 @@ def pool_cohorts(ctx: StageContext) -> dict | None:
               qp=fmt_p(m.q_p_value, lang))
     if m.pi_type == "riley":
         show.para("syn.pool.riley", lang, small_k=SMALL_K)
-    out = {"estimate": m.estimate, "ci_low": m.ci_low, "ci_high": m.ci_high, "tau2": m.tau2, "i2": m.i2,
-           "pi_low": m.pi_low, "pi_high": m.pi_high, "pi_type": m.pi_type, "k": m.k, "q_p_value": m.q_p_value}
+    out = {"status": "computed", "reason": None, "estimate": m.estimate, "ci_low": m.ci_low, "ci_high": m.ci_high,
+           "tau2": m.tau2, "i2": m.i2, "pi_low": m.pi_low, "pi_high": m.pi_high, "pi_type": m.pi_type, "k": m.k,
+           "q_p_value": m.q_p_value}
     ctx.write_json("meta_cohorts.json", out)
     return out
 
@@ -65,33 +92,65 @@ def _none_if_nan(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
+def _state(record: dict | None) -> str:
+    """A stage-30 diagnostic's state in the finding's words (calcolato, non_applicabile, non_calcolabile)."""
+    from osservatorio.synthesis import check_from_record
+    from osservatorio.synthesis.findings import DIAGNOSTIC_STATES
+
+    return DIAGNOSTIC_STATES[check_from_record(record).status]
+
+
 def _reason_text(reason, lang: str) -> str:
-    """A rule that fired, in words, with the padlocks it removed or, for a cap, the cap
-    (the synthetic-data cap on an already-zero rating removed nothing: "(−0)" read oddly)."""
-    from osservatorio.synthesis.evidence import RULES, rule_text
+    """A rule that fired, in words (the threat found, or the diagnostic that could not be
+    computed and why), with the padlocks it removed or, for a cap, the cap (the
+    synthetic-data cap on an already-zero rating removed nothing: "(−0)" read oddly)."""
+    from osservatorio.synthesis.evidence import RULES, reason_text
 
     cap = next(r.cap for r in RULES if r.code == reason.code)
     amount = t("syn.evidence.cap", lang, cap=cap) if cap is not None else f"−{reason.removed}"
-    return f"{rule_text(reason.code, lang)} ({amount})"
+    return f"{reason_text(reason, lang)} ({amount})"
+
+
+def _interval_check(h: dict):
+    """Half-width over |estimate| of the headline interval; failed when it is undefined."""
+    from osservatorio.synthesis import ci_width_ratio, failed
+
+    if any(_none_if_nan(h.get(k)) is None for k in ("estimate", "ci_low", "ci_high")):
+        return failed("the headline has no confidence interval (undefined bounds)")
+    return ci_width_ratio(h["estimate"], h["ci_low"], h["ci_high"])
+
+
+def _pooling_check(ctx: StageContext, pooled: dict | None):
+    """I2 of the pooled cohorts: not applicable to a design without effects per cohort;
+    failed when a design with them was not pooled (``pooled`` not given)."""
+    from osservatorio.evaluate.designs import DESIGNS
+    from osservatorio.synthesis import check_from_record, failed, not_applicable
+
+    if not DESIGNS[ctx.theme.design].has_cohort_effects:
+        return not_applicable("the design estimates no effect per adoption cohort")
+    if pooled is None:
+        return failed("the cohorts were not pooled (pass the result of pool_cohorts)")
+    return check_from_record(pooled, "i2")
 
 
 def evidence(ctx: StageContext, pooled: dict | None = None) -> dict:
     """Maryland level and padlocks from the design, the diagnostics of stage 30 and the
-    heterogeneity of the pooled cohorts (``pooled``, from ``pool_cohorts``)."""
-    from osservatorio.synthesis import ci_width_ratio, maryland_level, padlocks, rules_table
+    heterogeneity of the pooled cohorts (``pooled``, from ``pool_cohorts``).
+
+    Each diagnostic enters as computed, not applicable (skipped) or failed (counted as a
+    failing test, with its reason in the finding's ``motivi_lucchetti``)."""
+    from osservatorio.synthesis import check_from_record, maryland_level, padlocks, rules_table
 
     th, lang = ctx.theme, ctx.lang
     est = _estimates(ctx)
-    h = est["headline"]
     level = maryland_level(th.design)
-    meta = pooled or {}
-    rating = padlocks(level, n_treated_clusters=est.get("n_treated_clusters"),
-                      pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")),
-                      placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")),
-                      ci_width_ratio=ci_width_ratio(h["estimate"], h["ci_low"], h["ci_high"]),
-                      synthetic_data=th.data_source == "demo", i2=_none_if_nan(meta.get("i2")))
+    checks = {"n_treated_clusters": est.get("n_treated_clusters"),
+              "pretrend_p": check_from_record(est.get("pretrend")),
+              "placebo_p": check_from_record(est.get("placebo")),
+              "ci_width_ratio": _interval_check(est["headline"]), "i2": _pooling_check(ctx, pooled)}
+    rating = padlocks(level, **checks, synthetic_data=th.data_source == "demo")
     out = {"maryland": level, "padlocks": rating.padlocks, "uncapped": rating.uncapped,
-           "codes": [f"{r.code} (-{r.removed})" for r in rating.reasons],
+           "codes": [f"{r.code}{' [failed]' if r.failed is not None else ''} (-{r.removed})" for r in rating.reasons],
            "reasons": [_reason_text(r, lang) for r in rating.reasons]}
     ctx.write_json("evidence.json", out)
     show.heading("syn.evidence.title", lang, level=3)
@@ -167,8 +226,9 @@ def write_findings(ctx: StageContext, grade: dict, transfer: dict | None = None)
         metodo_inferenza=h["inference"], n_trattati=est["n_treated"], n_confronto=est["n_units"] - est["n_treated"],
         n_cluster=h.get("n_clusters"), periodo_inizio=int_to_period(panel["time"].min(), th.frequency),
         periodo_fine=int_to_period(panel["time"].max(), th.frequency),
-        pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")),
-        placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")), eterogeneita=het, contesti=contexts,
+        pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")), pretrend_stato=_state(est.get("pretrend")),
+        placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")), placebo_stato=_state(est.get("placebo")),
+        eterogeneita=het, contesti=contexts,
         contesti_efficaci=transfer.get("contesti_efficaci", []), k_siti=transfer.get("k"),
         ip_low=_none_if_nan(transfer.get("pi_low")), ip_high=_none_if_nan(transfer.get("pi_high")),
         ip_tipo=transfer.get("pi_type"), comuni_simili=transfer.get("comuni_simili", []),
