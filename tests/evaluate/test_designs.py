@@ -149,9 +149,9 @@ def test_placebo_states(monkeypatch):
     design = designs.StaggeredDiD(n_boot=99, event_window=4)
     ok = design.placebo(panel)
     assert ok["status"] == "computed" and ok["kind"] == "timing" and ok["shift"] == 2 and 0 <= ok["p_value"] <= 1
-    # too few periods before the first adoption: not applicable, with the count (see Design.placebo)
+    # too few periods before the first adoption: could not be computed, counts as failed (see Design.placebo)
     short = design.placebo(_panel(cohorts=(0, 3)))
-    assert short["status"] == "not_applicable" and short["p_value"] is None
+    assert short["status"] == "failed" and short["p_value"] is None
     assert short["reason"].startswith("too few periods before the first adoption for a timing placebo: 2, 3 needed")
     # an estimator that raises, or a degenerate p-value: failed, with why
     monkeypatch.setattr(designs.StaggeredDiD, "_placebo_effect", lambda self, df: 1 / 0)

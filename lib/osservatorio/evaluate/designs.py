@@ -245,17 +245,16 @@ class Design:
         before the first adoption; an effect there questions the design.
 
         Fewer than ``PLACEBO_MIN_PERIODS`` periods before the first adoption (or no unit
-        still treated after the shift): recorded as not applicable, with the count. Counting
-        it as failed, as "a diagnostic that could not be computed counts as failed" would,
-        lowers two demo findings (patti-beni-comuni, cooperative-aree-interne: 1 and 2
-        periods before their first cohort): that choice is open (docs/decisions.md, 24). An
-        estimator that raises or returns an undefined p-value is a failed placebo.
+        still treated after the shift), an estimator that raises or an undefined p-value:
+        the placebo could not be computed, and a diagnostic that could not be computed
+        counts as failed (docs/decisions.md, 24): the design was not put to this test, so
+        its evidence is not graded as if it had passed it.
         """
         k = max(1, self.event_window // 2)
         df = shift_back(panel, k)
         n_pre = int(df["time"].nunique())
         if df.loc[df["cohort"] > 0, "unit"].nunique() == 0 or n_pre < PLACEBO_MIN_PERIODS:
-            return diagnostic_not_applicable(
+            return diagnostic_failed(
                 f"too few periods before the first adoption for a timing placebo: {n_pre}, "
                 f"{PLACEBO_MIN_PERIODS} needed with adoption moved {k} earlier", kind="timing", shift=k)
         try:
