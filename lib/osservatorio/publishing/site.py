@@ -7,6 +7,10 @@ theme and a codebook), the JSON Schema of the finding record
 (``schema_v<version>.json``) and the pooled transferability lists, after disclosure
 control; ``outputs/site/catalogo.html`` shows the same findings sorted by evidence.
 Every text comes from ``labels/site.yaml`` (Italian or English).
+
+Several commands may build the site at once (a ``run`` finishing during a ``site``): the
+build holds ``outputs/site/.build.lock``, and every file is written under a name of its own and
+renamed into place, so readers never see a part of a file.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from osservatorio.publishing.workbook import write_xlsx
 from osservatorio.synthesis.findings import SCHEMA_VERSION, Finding, schema_json, suppress, to_frame
 from osservatorio.publishing.report import _template_text, headline_markdown, md_to_html
 from osservatorio.publishing.safe import write_csv
+from osservatorio.running.locks import DEFAULT_TIMEOUT_S, SITE_LOCK, site_lock
 from osservatorio.running.runner import LATEST, TMP_PREFIX
+from osservatorio.running.writing import atomic_write
 from osservatorio.publishing.text import fmt_number, t
 
 DEFAULT_THRESHOLD = 5  # disclosure threshold when a manifest does not carry the theme's
@@ -62,7 +68,8 @@ def collect_latest() -> list[dict]:
     """One entry per theme: its latest successful run (if any) and its last attempt."""
     entries = []
     for d in _theme_dirs():
-        latest = d / LATEST
+        # resolved once: a run publishing meanwhile moves the link, not what is read here
+        latest = (d / LATEST).resolve() if (d / LATEST).is_symlink() else d / LATEST
         mpath = latest / "manifest.json"
         manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.is_file() else None
         findings = []
@@ -111,13 +118,6 @@ def catalogue_findings(entries: list[dict]) -> list[Finding]:
 # --- exports -----------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
-    return path
-
-
 def catalogue_frame(findings: list[Finding], lang: str) -> pd.DataFrame:
     """The flat catalogue table with the assessment in words and the report path."""
     frame = to_frame(findings)
@@ -142,12 +142,12 @@ def write_catalogue(entries: list[dict], lang: str = "it") -> dict[str, Path]:
     payload = {"schema_version": SCHEMA_VERSION, "schema": f"schema_v{SCHEMA_VERSION}.json",
                "generated_at": generated, "findings": [f.model_dump() for f in findings]}
     written = {
-        "schema": _atomic_write(out_dir / f"schema_v{SCHEMA_VERSION}.json", lambda p: p.write_text(
+        "schema": atomic_write(out_dir / f"schema_v{SCHEMA_VERSION}.json", lambda p: p.write_text(
             json.dumps(schema_json(), indent=2, ensure_ascii=False), encoding="utf-8")),
-        "json": _atomic_write(out_dir / "catalogo.json", lambda p: p.write_text(
+        "json": atomic_write(out_dir / "catalogo.json", lambda p: p.write_text(
             json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")),
-        "csv": _atomic_write(out_dir / "catalogo.csv", lambda p: write_csv(frame, p)),
-        "xlsx": _atomic_write(out_dir / "catalogo.xlsx", lambda p: _write_xlsx(p, frame, lang, generated)),
+        "csv": atomic_write(out_dir / "catalogo.csv", lambda p: write_csv(frame, p)),
+        "xlsx": atomic_write(out_dir / "catalogo.xlsx", lambda p: _write_xlsx(p, frame, lang, generated)),
     }
     written.update(write_transfer_lists(entries, lang))
     return written
@@ -214,8 +214,8 @@ def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
                                                                                for c in cols]})
         write_xlsx(p, sheets)
 
-    return {"transfer_csv": _atomic_write(out_dir / "trasferibilita.csv", lambda p: write_csv(pooled, p)),
-            "transfer_xlsx": _atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}
+    return {"transfer_csv": atomic_write(out_dir / "trasferibilita.csv", lambda p: write_csv(pooled, p)),
+            "transfer_xlsx": atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}
 
 
 # --- pages -------------------------------------------------------------------------
@@ -237,15 +237,31 @@ def _banner(entries: list[dict], lang: str) -> str:
     return f"<div class='banner'>{html.escape(t('banner.synthetic', lang, seed=seed))}</div>"
 
 
-def build_site(lang: str = "it") -> Path:
-    """Write outputs/site/index.html, catalogo.html and the catalogue files; return the index."""
+def build_site(lang: str = "it", lock_timeout: float = DEFAULT_TIMEOUT_S, on_wait=None) -> Path:
+    """Write outputs/site/index.html, catalogo.html and the catalogue files; return the index.
+    Holds the site lock (``on_wait`` is told when another build holds it)."""
+    with site_lock(lock_timeout, on_wait):
+        _remove_partial_files()
+        return _build_site(lang)
+
+
+def _remove_partial_files() -> None:
+    """Temporary files (named ``.*``) of a build that was killed: with the lock held,
+    nobody else is writing them."""
+    for folder in (paths.site_dir(), paths.findings_dir()):
+        for tmp in folder.glob(".*") if folder.is_dir() else []:
+            if tmp.is_file() and tmp.name != SITE_LOCK:
+                tmp.unlink(missing_ok=True)
+
+
+def _build_site(lang: str) -> Path:
     site = paths.site_dir()
     site.mkdir(parents=True, exist_ok=True)
     entries = collect_latest()
     write_catalogue(entries, lang)
     banner = _banner(entries, lang)
-    _atomic_write(site / "index.html", lambda p: p.write_text(index_page(entries, lang, banner), encoding="utf-8"))
-    _atomic_write(site / "catalogo.html",
+    atomic_write(site / "index.html", lambda p: p.write_text(index_page(entries, lang, banner), encoding="utf-8"))
+    atomic_write(site / "catalogo.html",
                   lambda p: p.write_text(catalogue_page(entries, lang, banner), encoding="utf-8"))
     return site / "index.html"
 
