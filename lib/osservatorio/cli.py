@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from osservatorio import paths
 from osservatorio.exceptions import OsservatorioError, ThemeError
+from osservatorio.running.locks import DEFAULT_TIMEOUT_S
+from osservatorio.running.stopping import Interrupted, install_handlers
 from osservatorio.themes import Language
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -24,7 +27,12 @@ err = Console(stderr=True)
 # Text from files, options and errors is printed with markup off or escaped: rich reads
 # "[a-z0-9]" in a pattern, or "[red]" in a theme title, as markup and swallows it.
 
-def _fail(exc: OsservatorioError) -> None:
+LockTimeoutOption = Annotated[float, typer.Option(
+    "--lock-timeout", help="seconds to wait for another run of the same theme or build of the site "
+    "(negative: no limit)")]
+
+
+def _fail(exc: OsservatorioError) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
@@ -32,6 +40,46 @@ def _fail(exc: OsservatorioError) -> None:
 def _say(text: str, console: Console = out) -> None:
     """Print plain text as it is (no markup, no highlighting)."""
     console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _latest_links() -> dict[str, str]:
+    """Where each theme's ``latest`` points: compared after an interrupt, to tell whether
+    a run was published before it (the site then has to show it)."""
+    from osservatorio.running.runner import LATEST
+
+    root = paths.outputs_dir()
+    links = root.glob(f"*/{LATEST}") if root.is_dir() else []
+    return {link.parent.name: os.readlink(link) for link in links if link.is_symlink()}
+
+
+def _stopped(exc: Interrupted, before: dict[str, str], what: str, known: list | None = None) -> NoReturn:
+    """One line after an interrupt: what stopped, what was not started, what finished
+    (``known``: outcomes the command had before the interrupt); the site is rebuilt when
+    a run was published before the stop (or the stop cut a rebuild short), so it shows
+    every ``latest`` run."""
+    parts = []
+    outcomes = exc.outcomes or known or []
+    by_status: dict[str, list[str]] = {}
+    for o in outcomes:
+        by_status.setdefault(o.status, []).append(o.theme_id)
+    if outcomes:
+        stopped = by_status.pop("interrupted", [])
+        not_started = by_status.pop("not started", [])
+        if stopped:
+            parts.append(f"stopped, not published: {', '.join(stopped)}")
+        if not_started:
+            parts.append(f"not started: {', '.join(not_started)}")
+        parts += [f"{status}: {', '.join(ids)}" for status, ids in sorted(by_status.items())]
+    else:
+        parts.append(f"{what} stopped, not published")
+    if _latest_links() != before:
+        try:
+            _rebuild_site([], always=True)
+            parts.append("site rebuilt")
+        except (OsservatorioError, OSError) as problem:
+            parts.append(f"site not rebuilt ({problem}): run osservatorio site")
+    _say(f"interrupted ({exc}): " + "; ".join(parts), err)
+    raise typer.Exit(exc.exit_code)
 
 
 @app.command("themes")
@@ -78,33 +126,47 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
         force: Annotated[bool, typer.Option("--force", help="rerun every stage even if nothing changed")] = False,
         from_stage: Annotated[Optional[int], typer.Option(
             "--from-stage", help="rerun this stage (10, 20, 30, 40) and the later ones; reuse the earlier")] = None,
-        lang: Annotated[Optional[Language], typer.Option(help="report language (overrides the theme)")] = None) -> None:
+        lang: Annotated[Optional[Language], typer.Option(help="report language (overrides the theme)")] = None,
+        lock_timeout: LockTimeoutOption = DEFAULT_TIMEOUT_S) -> None:
     """Run one theme: the stages whose inputs changed (the others are reused from the last
-    successful run), report, findings, then rebuild the site."""
+    successful run), report, findings, then rebuild the site. Another run of the same
+    theme is waited for. Ctrl-C stops it: nothing is published (exit 130)."""
     from osservatorio.exceptions import InputError
     from osservatorio.running.runner import run_theme
     from osservatorio.themes import STAGE_NOTEBOOKS
 
+    install_handlers()
+    before = _latest_links()
     overrides = {"language": lang} if lang else None
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as progress:
-        task = progress.add_task(escape(theme), total=None)
+    outcome = None
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=False) as progress:
+            task = progress.add_task(escape(theme), total=None)
 
-        def on_stage(tid: str, stage: int, status: str) -> None:
-            if status == "start":
-                progress.update(task, description=escape(f"{tid}: stage {stage}"))
-            else:
-                progress.advance(task)
+            def on_stage(tid: str, stage: int, status: str) -> None:
+                if status == "start":
+                    progress.update(task, description=escape(f"{tid}: stage {stage}"))
+                else:
+                    progress.advance(task)
 
-        try:
-            if from_stage is not None and from_stage not in STAGE_NOTEBOOKS:
-                raise InputError(f"--from-stage {from_stage} is not a stage; allowed: "
-                                 f"{', '.join(map(str, STAGE_NOTEBOOKS))}")
-            outcome = run_theme(theme, force=force, overrides=overrides, on_stage=on_stage, from_stage=from_stage)
-        except OsservatorioError as exc:
-            progress.stop()
-            _fail(exc)
-    _rebuild_site([outcome])
+            def on_wait(text: str) -> None:
+                _say(f"{theme}: {text}", progress.console)
+
+            try:
+                if from_stage is not None and from_stage not in STAGE_NOTEBOOKS:
+                    raise InputError(f"--from-stage {from_stage} is not a stage; allowed: "
+                                     f"{', '.join(map(str, STAGE_NOTEBOOKS))}")
+                outcome = run_theme(theme, force=force, overrides=overrides, on_stage=on_stage, from_stage=from_stage,
+                                    lock_timeout=lock_timeout, on_wait=on_wait)
+            except OsservatorioError as exc:
+                progress.stop()
+                _fail(exc)
+        _rebuild_site([outcome], lock_timeout=lock_timeout)
+    except Interrupted as exc:
+        _stopped(exc, before, f"the run of {theme}", known=[outcome] if outcome else None)
+    except OsservatorioError as exc:
+        _fail(exc)
     _print_outcomes([outcome])
     raise typer.Exit(1 if outcome.status == "failed" else 0)
 
@@ -113,38 +175,74 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
 def batch(themes: Annotated[Optional[list[str]], typer.Argument(help="theme ids or files (default: all)")] = None,
           workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="parallel processes")] = 2,
           force: Annotated[bool, typer.Option("--force", help="rerun themes even if nothing changed")] = False,
-          scheduler: Annotated[Optional[str], typer.Option(help="address of a Dask scheduler (tcp://host:8786)")] = None) -> None:
-    """Run several themes in parallel (all by default), then rebuild the site."""
+          scheduler: Annotated[Optional[str], typer.Option(help="address of a Dask scheduler (tcp://host:8786)")] = None,
+          lock_timeout: LockTimeoutOption = DEFAULT_TIMEOUT_S) -> None:
+    """Run several themes in parallel (all by default), then rebuild the site. Ctrl-C
+    stops every worker and kernel within seconds; nothing half done is published (exit 130)."""
     from osservatorio.running.batch import run_batch
     from osservatorio.themes import list_theme_ids
 
+    install_handlers()
+    before = _latest_links()
     selected = themes or list_theme_ids()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as progress:
-        task = progress.add_task("themes", total=len(selected))
+    outcomes = []
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err) as progress:
+            task = progress.add_task("themes", total=len(selected))
 
-        def on_done(outcome) -> None:
-            _say(f"  {outcome.theme_id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else ""),
-                 progress.console)
-            progress.advance(task)
+            def on_done(outcome) -> None:
+                _say(f"  {outcome.theme_id}: {outcome.status}" + (f" ({outcome.error})" if outcome.error else ""),
+                     progress.console)
+                progress.advance(task)
 
-        try:
-            outcomes = run_batch(selected, workers=workers, force=force, scheduler=scheduler, on_done=on_done)
-        except OsservatorioError as exc:
-            progress.stop()
-            _fail(exc)
-    index = _rebuild_site(outcomes)
+            def on_notice(text: str) -> None:
+                _say(f"  {text}", progress.console)
+
+            try:
+                outcomes = run_batch(selected, workers=workers, force=force, scheduler=scheduler, on_done=on_done,
+                                     on_notice=on_notice, lock_timeout=lock_timeout)
+            except OsservatorioError as exc:
+                progress.stop()
+                _fail(exc)
+        index = _rebuild_site(outcomes, lock_timeout=lock_timeout)
+    except Interrupted as exc:
+        _stopped(exc, before, "the batch", known=outcomes)
+    except OsservatorioError as exc:
+        _fail(exc)
     _print_outcomes(outcomes)
     _say(f"site: {index}")
     raise typer.Exit(1 if any(o.status == "failed" for o in outcomes) else 0)
 
 
 @app.command()
-def site(lang: Annotated[Language, typer.Option(help="language of the index and catalogue pages")] = "it") -> None:
-    """Rebuild outputs/site (index, findings catalogue) from the latest runs."""
-    from osservatorio.publishing.site import build_site
+def site(lang: Annotated[Language, typer.Option(help="language of the index and catalogue pages")] = "it",
+         lock_timeout: LockTimeoutOption = DEFAULT_TIMEOUT_S) -> None:
+    """Rebuild outputs/site (index, findings catalogue) from the latest runs (another build
+    running at the same time is waited for)."""
+    install_handlers()
+    try:
+        index = _rebuild_site([], always=True, lang=lang, lock_timeout=lock_timeout)
+    except OsservatorioError as exc:
+        _fail(exc)
+    except Interrupted as exc:
+        _say(f"interrupted ({exc}): the site may be partly rebuilt; run osservatorio site again", err)
+        raise typer.Exit(exc.exit_code)
+    _say(f"site: {index}")
 
-    _say(f"site: {build_site(lang=lang)}")
+
+@app.command()
+def clean(dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be removed")] = False) -> None:
+    """Remove what killed runs left behind: temporary run folders and `latest` links of
+    processes that are no longer alive, connection files of their kernels. A live run's
+    files are never touched."""
+    from osservatorio.running.leftovers import all_leftovers, remove_leftovers
+
+    found = all_leftovers()
+    done = found if dry_run else remove_leftovers(found)
+    for item in done:
+        _say(f"{'would remove' if dry_run else 'removed'} {item.kind}: {item.path}")
+    _say(f"{len(done)} leftover{'s' if len(done) != 1 else ''} {'found' if dry_run else 'removed'}")
 
 
 @app.command("new-theme")
@@ -196,15 +294,20 @@ def lab(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
     raise typer.Exit(start_lab(lab_command(root, copies.notebook(stage), port, browser), cwd=root))
 
 
-def _rebuild_site(outcomes) -> Path:
+def _rebuild_site(outcomes, always: bool = False, lang: str = "it", lock_timeout: float = DEFAULT_TIMEOUT_S) -> Path:
     """Rebuild the site when a theme ran (or there is none yet): when every theme was
-    skipped, the site already shows their latest runs."""
+    skipped, the site already shows their latest runs. An OS error (disk full) becomes one
+    line."""
     index = paths.site_dir() / "index.html"
-    if index.is_file() and all(o.status == "skipped" for o in outcomes):
+    if not always and index.is_file() and all(o.status == "skipped" for o in outcomes):
         return index
     from osservatorio.publishing.site import build_site
+    from osservatorio.running.writing import OutputError, os_error_message
 
-    return build_site()
+    try:
+        return build_site(lang=lang, lock_timeout=lock_timeout, on_wait=lambda text: _say(f"site: {text}", err))
+    except OSError as exc:
+        raise OutputError(f"{os_error_message(exc)}; the site was not rebuilt") from None
 
 
 def _stages_text(stages: list[dict]) -> str:
@@ -217,7 +320,7 @@ def _stages_text(stages: list[dict]) -> str:
 def _print_outcomes(outcomes) -> None:
     table = Table("theme", "status", "stages run", "seconds", "run folder / error")
     for o in sorted(outcomes, key=lambda o: o.theme_id):
-        colour = {"success": "green", "skipped": "cyan", "failed": "red"}.get(o.status, "white")
+        colour = {"success": "green", "skipped": "cyan", "failed": "red", "interrupted": "yellow"}.get(o.status, "white")
         table.add_row(escape(o.theme_id), f"[{colour}]{escape(o.status)}[/]", _stages_text(o.stages),
                       f"{o.duration_s:.0f}", escape(str(o.error if o.status == "failed" else o.run_dir)))
     out.print(table)

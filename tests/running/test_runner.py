@@ -18,11 +18,11 @@ CLI = [sys.executable, "-m", "osservatorio.cli"]
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under outputs/ but the cache of validated sources (outputs/.cache), which
-    may gain entries for the files that were valid."""
+    may gain entries for the files that were valid, and the (empty) lock files a run takes."""
     if not folder.exists():
         return {}
     return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))
-            if p.relative_to(folder).parts[0] != ".cache"}
+            if p.relative_to(folder).parts[0] != ".cache" and p.suffix != ".lock"}
 
 
 def _cli(args, root: Path) -> subprocess.CompletedProcess:
@@ -148,7 +148,7 @@ def test_batch_one_failure_others_complete(fresh_project):
             cells = json.loads(nb.read_text())["cells"]
             injected = "".join(next(c for c in cells if "injected-parameters" in c["metadata"].get("tags", []))["source"])
             assert ".tmp-" not in injected and 'run_dir = ""' in injected and f"theme_id = \"{tid}\"" in injected
-    failed = [d for d in (out / "finestra-vuota").iterdir() if d.name != "latest"]
+    failed = [d for d in (out / "finestra-vuota").iterdir() if d.name != "latest" and not d.name.startswith(".")]
     assert len(failed) == 1 and not (out / "finestra-vuota" / "latest").exists()
     manifest = json.loads((failed[0] / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["error"]

@@ -3,15 +3,21 @@
 ``run_theme`` is the one orchestrating function; it calls small named steps in order:
 ``prepare_run`` (theme + sources validated before any notebook starts), ``execute_stages``,
 ``render_report``, ``write_manifest``, ``publish_run``. The run folder is written as
-``outputs/<theme>/.tmp-<run-id>`` and renamed to ``outputs/<theme>/<run-id>`` when complete;
-``outputs/<theme>/latest`` points to the newest successful run.
+``outputs/<theme>/.tmp-<run-id>@<host>.<pid>`` and renamed to ``outputs/<theme>/<run-id>``
+when complete; ``outputs/<theme>/latest`` points to the newest successful run.
+
+A run holds its theme's lock from start to end (a second run of the theme waits). A run
+that is interrupted, or cannot write its outputs (disk full), is not published: its folder
+is removed and ``latest`` stays where it was.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -24,12 +30,15 @@ from typing import Any, Callable
 from osservatorio import paths
 from osservatorio.exceptions import InputError
 from osservatorio.running.kernel import KERNEL_NAME, ensure_kernel
+from osservatorio.running.leftovers import LATEST_TMP_PREFIX, TMP_PREFIX, kernel_connection_file, owner_tag, sweep_theme
+from osservatorio.running.locks import DEFAULT_TIMEOUT_S, theme_lock
 from osservatorio.running.provenance import (fingerprint, git_commit, input_hashes, package_versions,
                                               stage_fingerprints)
+from osservatorio.running.stopping import deferred, kernel_launch_options
+from osservatorio.running.writing import OutputError, atomic_write_text, is_disk_full, os_error_message
 from osservatorio.themes import STAGE_NOTEBOOKS, Theme, load_theme
 
 LATEST = "latest"
-TMP_PREFIX = ".tmp-"
 # Kernels log only errors: their start-up warnings would drown the batch progress.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 # Seconds papermill waits for the kernel: it imports the stages' modules while booting,
@@ -40,7 +49,7 @@ KERNEL_START_TIMEOUT = 300
 @dataclass
 class RunOutcome:
     theme_id: str
-    status: str  # "success" | "failed" | "skipped" | "invalid"
+    status: str  # "success" | "failed" | "skipped" | "interrupted" | "not started"
     run_dir: Path | None = None
     error: str | None = None
     duration_s: float = 0.0
@@ -100,14 +109,15 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None, vali
     return prepared
 
 
-def validate_sources(prepared: PreparedRun) -> None:
+def validate_sources(prepared: PreparedRun, sources=None) -> None:
     """The sources are valid (through the validated-table cache), hold the theme's data,
     and the design can work on them (skipped when the last successful run checked it on
-    the same data, options and code)."""
+    the same data, options and code). ``sources``: the theme's sources, already loaded."""
     from osservatorio.data.sources import load_sources
 
     t = prepared.theme
-    sources = load_sources(paths.sources_dir(t.data_source))
+    if sources is None:
+        sources = load_sources(paths.sources_dir(t.data_source))
     check_theme_data(t, sources)
     previous = latest_manifest(t.id)
     if not (previous and previous.get("status") == "success" and previous.get("design_check") == prepared.design_check):
@@ -236,10 +246,12 @@ def theme_kernel(cwd: Path, warm: list[int] | None = None):
     def get() -> KernelManager:
         if "km" not in holder:
             ensure_kernel()
-            km = KernelManager(kernel_name=KERNEL_NAME)
+            # the connection file (it holds the kernel's key) names this process, so a
+            # leftover of a killed run is found and removed (leftovers.kernel_leftovers)
+            km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(kernel_connection_file()))
             extra = [f"--IPKernelApp.exec_lines={warm_imports(warm)}"] if warm else []
-            km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd))
-            holder["km"] = km
+            holder["km"] = km  # shut down below even if starting is interrupted
+            km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd), **kernel_launch_options())
         return holder["km"]
 
     try:
@@ -249,10 +261,40 @@ def theme_kernel(cwd: Path, warm: list[int] | None = None):
     finally:
         km = holder.get("km")
         if km is not None:
-            try:
-                km.shutdown_kernel(now=True)
-            finally:
-                km.cleanup_resources()
+            _shutdown(km)
+
+
+def _shutdown(km) -> None:
+    """Kill the kernel and remove its connection file (it holds the kernel's key), also
+    when the kernel never started (jupyter_client's cleanup fails then)."""
+    _cancel_stale_tasks()
+    try:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+    finally:
+        try:
+            km.cleanup_resources()
+        except Exception:  # noqa: BLE001 - a kernel that never started has no ports to release
+            km.cleanup_connection_file()
+
+
+def _cancel_stale_tasks() -> None:
+    """Cancel the tasks a notebook client left in this thread's event loop when an
+    interrupt cut a stage short. jupyter_client's shutdown runs that loop again, and would
+    resume them: one blocks the loop in a ZeroMQ poll waiting for the cell's reply."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # no loop in this thread: nothing left behind
+        return
+    if loop.is_running() or loop.is_closed():
+        return
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 RESET_CODE = "get_ipython().run_line_magic('reset', '-f')\nimport gc, matplotlib.pyplot as _plt; _plt.close('all'); gc.collect()\ndel gc, _plt"
@@ -360,109 +402,162 @@ def detach_executed_notebooks(tmp_dir: Path, final_dir: Path, stages: list[dict[
 
 
 def write_manifest(tmp_dir: Path, manifest: dict[str, Any]) -> None:
-    path = tmp_dir / "manifest.json"
-    tmp = tmp_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(tmp_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
 
 
 def publish_run(theme_id: str, tmp_dir: Path, run_id: str, success: bool) -> Path:
-    """Rename the finished folder into place; point ``latest`` at it when successful."""
+    """Rename the finished folder into place; point ``latest`` at it when successful.
+
+    The new link is made first (the step that can fail on a full disk), then two renames;
+    if one fails the folder goes back to its temporary name, for the caller to discard."""
     final = tmp_dir.parent / run_id
-    tmp_dir.rename(final)
+    tmp_link = None
     if success:
-        link = final.parent / LATEST
-        tmp_link = final.parent / f".{LATEST}.{run_id}"
+        tmp_link = final.parent / f"{LATEST_TMP_PREFIX}{run_id}{owner_tag()}"
         tmp_link.symlink_to(run_id, target_is_directory=True)
-        os.replace(tmp_link, link)
+    try:
+        tmp_dir.rename(final)
+        if tmp_link is not None:
+            os.replace(tmp_link, final.parent / LATEST)
+    except BaseException:
+        if tmp_link is not None:
+            tmp_link.unlink(missing_ok=True)
+        if final.is_dir() and not tmp_dir.exists():
+            final.rename(tmp_dir)
+        raise
     return final
+
+
+def discard_run(tmp_dir: Path) -> None:
+    """Remove an unpublished run folder (interrupted, or its outputs could not be written)."""
+    shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] | None = None,
               on_stage: Callable[[str, int, str], None] | None = None,
-              root: str | None = None, from_stage: int | None = None) -> RunOutcome:
+              root: str | None = None, from_stage: int | None = None,
+              lock_timeout: float = DEFAULT_TIMEOUT_S, on_wait: Callable[[str], None] | None = None,
+              validated: str | None = None) -> RunOutcome:
     """Run one theme end to end, rerunning only the stages whose fingerprint changed
     (``force``: all; ``from_stage``: that stage and the later ones). Raises InputError for
-    bad input; returns the outcome.
+    bad input, OutputError when the outputs cannot be written, ``Interrupted`` when told to
+    stop (neither publishes anything); returns the outcome.
 
-    Work is overlapped where it does not change what runs: the kernel boots and imports
-    the stages' modules while this process validates the sources (a bad source still stops
-    the run before any notebook executes), and each executed notebook is rendered for the
-    report in a thread while the kernel runs the next stage."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from osservatorio.publishing import report
-
+    The theme's lock is held throughout (``on_wait`` is told when another run holds it,
+    ``lock_timeout`` bounds the wait); stale leftovers of the theme's dead runs are removed
+    first. ``validated`` is the ``design_check`` key of a validation the caller already
+    made (a batch validates every theme before starting any): when it matches, the
+    sources are not validated again."""
     if root:
         os.environ["OSSERVATORIO_ROOT"] = root
     started = time.perf_counter()
     prepared = prepare_run(theme, overrides, validate=False)
     tid = prepared.theme.id
-    if not force and from_stage is None and is_up_to_date(prepared):
-        # same theme, sources, notebooks and code as the last successful run, which validated them
-        return RunOutcome(tid, "skipped", paths.theme_outputs_dir(tid) / LATEST, duration_s=time.perf_counter() - started)
-    plan = plan_stages(prepared, latest_manifest(tid), force=force, from_stage=from_stage)
-    run_id = new_run_id()
-    base = paths.theme_outputs_dir(tid)
-    base.mkdir(parents=True, exist_ok=True)
-    tmp_dir = base / f"{TMP_PREFIX}{run_id}"
-    tmp_dir.mkdir()
-    os.environ["OSSERVATORIO_ROOT"] = str(paths.project_root())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as renderer:
-        renderer.submit(report.exporter)  # nbconvert's import and templates, while the kernel boots
-        bodies: dict[int, Any] = {}
-
-        def on_notebook(stage: int, path: Path) -> None:
-            bodies[stage] = renderer.submit(report.notebook_body, path)
-
-        with theme_kernel(tmp_dir, warm=[s for s, rec in plan.items() if rec is None]) as kernel:
-            try:
-                validate_sources(prepared)
-            except BaseException:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
-                raise
-            manifest: dict[str, Any] = {
-                "run_id": run_id, "theme": tid, "theme_file": str(prepared.theme_file),
-                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "parameters": prepared.theme.notebook_parameters(), "inputs": prepared.inputs,
-                "fingerprint": prepared.fingerprint, "design_check": prepared.design_check,
-                "overrides": prepared.overrides, "git": git_commit(),
-                "packages": package_versions(),
-                "synthetic_data": prepared.theme.data_source == "demo",
-            }
-            try:
-                stages = _execute_stages(prepared, tmp_dir, plan, kernel, on_stage, on_notebook)
-            except BaseException as exc:
-                return _publish_crash(prepared, tmp_dir, run_id, manifest, exc, started)
+    with theme_lock(tid, lock_timeout, on_wait):
+        sweep_theme(tid)
+        if not force and from_stage is None and is_up_to_date(prepared):
+            # same theme, sources, notebooks and code as the last successful run, which validated them
+            return RunOutcome(tid, "skipped", paths.theme_outputs_dir(tid) / LATEST,
+                              duration_s=time.perf_counter() - started)
+        plan = plan_stages(prepared, latest_manifest(tid), force=force, from_stage=from_stage)
+        run_id = new_run_id()
+        tmp_dir = paths.theme_outputs_dir(tid) / f"{TMP_PREFIX}{run_id}{owner_tag()}"
         try:
-            detach_executed_notebooks(tmp_dir, base / run_id, stages)
-            failed = [s for s in stages if s["status"] == "failed"]
-            manifest.update(stages=stages, status="failed" if failed else "success",
-                            error=failed[0]["error"] if failed else None)
-            try:
-                report.render_report(prepared.theme, tmp_dir, manifest,
-                                     bodies={stage: fut.result() for stage, fut in bodies.items()})
-            except Exception as exc:
-                manifest.update(status="failed", error=f"report: {_short_error(exc)}",
-                                report_traceback=traceback.format_exc()[-4000:])
-        except BaseException as exc:
-            return _publish_crash(prepared, tmp_dir, run_id, manifest, exc, started)
-    manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    manifest["duration_s"] = round(time.perf_counter() - started, 2)
-    write_manifest(tmp_dir, manifest)
-    final = publish_run(tid, tmp_dir, run_id, success=manifest["status"] == "success")
+            tmp_dir.mkdir()
+            os.environ["OSSERVATORIO_ROOT"] = str(paths.project_root())
+            manifest = execute_run(prepared, tmp_dir, run_id, plan, on_stage, validate=validated != prepared.design_check)
+            raise_if_disk_full(manifest)
+            manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            manifest["duration_s"] = round(time.perf_counter() - started, 2)
+            with deferred():  # a stop signal waits until the run is published whole
+                write_manifest(tmp_dir, manifest)
+                final = publish_run(tid, tmp_dir, run_id, success=manifest["status"] == "success")
+        except OSError as exc:
+            discard_run(tmp_dir)
+            inside = str(exc.filename or "").startswith(str(tmp_dir))  # a folder now removed
+            raise OutputError(f"{os_error_message(exc, tmp_dir.parent if inside else None)}; the run of {tid} "
+                              f"was not published ({LATEST} unchanged)") from None
+        except BaseException:
+            discard_run(tmp_dir)
+            raise
     return RunOutcome(tid, manifest["status"], final, manifest.get("error"), manifest["duration_s"],
                       manifest.get("stages", []))
 
 
-def _publish_crash(prepared: PreparedRun, tmp_dir: Path, run_id: str, manifest: dict[str, Any], exc: BaseException,
-                   started: float) -> RunOutcome:
-    """Keep the evidence of a crash as a failed run, then re-raise interrupts."""
-    manifest.update(status="failed", error=_short_error(exc))
-    manifest["duration_s"] = round(time.perf_counter() - started, 2)
-    write_manifest(tmp_dir, manifest)
-    publish_run(prepared.theme.id, tmp_dir, run_id, success=False)
-    if not isinstance(exc, Exception):
-        raise exc
-    return RunOutcome(prepared.theme.id, "failed", tmp_dir.parent / run_id, manifest["error"],
-                      time.perf_counter() - started)
+def execute_run(prepared: PreparedRun, tmp_dir: Path, run_id: str, plan: dict[int, dict[str, Any] | None],
+                on_stage: Callable[[str, int, str], None] | None = None, validate: bool = True) -> dict[str, Any]:
+    """Validate (``validate``), execute the stages, render the report into ``tmp_dir``;
+    the manifest of the run, successful or failed.
+
+    Work is overlapped where it does not change what runs: the kernel boots and imports
+    the stages' modules while this process validates the sources (a bad source still stops
+    the run before any notebook executes), and each executed notebook is rendered for the
+    report in a thread while the kernel runs the next stage. An error of the workbench
+    outside the notebooks fails the run (kept as evidence, with its error); OS errors,
+    bad input and interrupts are raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from osservatorio.publishing import report
+
+    tid = prepared.theme.id
+    # the kernel is started before the renderer thread: it is forked from a process whose
+    # only thread is this one
+    with theme_kernel(tmp_dir, warm=[s for s, rec in plan.items() if rec is None]) as kernel:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as renderer:
+            try:
+                renderer.submit(report.exporter)  # nbconvert's import and templates, while the kernel boots
+                bodies: dict[int, Any] = {}
+
+                def on_notebook(stage: int, path: Path) -> None:
+                    bodies[stage] = renderer.submit(report.notebook_body, path)
+
+                if validate:
+                    validate_sources(prepared)
+                manifest: dict[str, Any] = {
+                    "run_id": run_id, "theme": tid, "theme_file": str(prepared.theme_file),
+                    "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "parameters": prepared.theme.notebook_parameters(), "inputs": prepared.inputs,
+                    "fingerprint": prepared.fingerprint, "design_check": prepared.design_check,
+                    "overrides": prepared.overrides, "git": git_commit(),
+                    "packages": package_versions(),
+                    "synthetic_data": prepared.theme.data_source == "demo",
+                }
+                try:
+                    stages = _execute_stages(prepared, tmp_dir, plan, kernel, on_stage, on_notebook)
+                except (OSError, InputError):
+                    raise
+                except Exception as exc:  # the workbench's own error, outside the notebooks
+                    return {**manifest, "status": "failed", "error": _short_error(exc),
+                            "traceback": traceback.format_exc()[-4000:]}
+            except BaseException:
+                renderer.shutdown(wait=False, cancel_futures=True)
+                raise
+    try:
+        detach_executed_notebooks(tmp_dir, tmp_dir.parent / run_id, stages)
+        failed = [s for s in stages if s["status"] == "failed"]
+        manifest.update(stages=stages, status="failed" if failed else "success",
+                        error=failed[0]["error"] if failed else None)
+        try:
+            report.render_report(prepared.theme, tmp_dir, manifest,
+                                 bodies={stage: fut.result() for stage, fut in bodies.items()})
+        except OSError:
+            raise
+        except Exception as exc:
+            manifest.update(status="failed", error=f"report: {_short_error(exc)}",
+                            report_traceback=traceback.format_exc()[-4000:])
+    except (OSError, InputError):
+        raise
+    except Exception as exc:
+        manifest.update(status="failed", error=_short_error(exc), traceback=traceback.format_exc()[-4000:])
+    return manifest
+
+
+_ERROR_PATH = re.compile(r"\[Errno \d+\][^:]*: '([^']+)'")
+
+
+def raise_if_disk_full(manifest: dict[str, Any]) -> None:
+    """A stage or the report failed because the disk is full: raised as the OSError it
+    was (in the kernel it is only text), so the run is not published."""
+    if manifest["status"] == "failed" and is_disk_full(manifest.get("error")):
+        path = _ERROR_PATH.search(manifest["error"])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path.group(1) if path else None)
