@@ -22,8 +22,6 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from osservatorio.exceptions import OsservatorioError
-
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Seconds a worker told to stop has to shut its kernel down and remove its run folder
@@ -44,11 +42,7 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum if self.signum != signal.SIGHUP else 129
-
-
-class ProcessDied(OsservatorioError):
-    """A worker process ended without reporting its theme's outcome (killed, or crashed)."""
+        return 128 + self.signum  # as a shell reports a process ended by the signal
 
 
 _state = {"signum": None, "deferred": 0, "pending": False}
@@ -69,11 +63,6 @@ def install_handlers(signals=STOP_SIGNALS) -> None:
     _state.update(signum=None, deferred=0, pending=False)
     for sig in signals:
         signal.signal(sig, _raise_interrupted)
-
-
-def interrupted() -> int | None:
-    """The signal that interrupted this process, if any."""
-    return _state["signum"]
 
 
 @contextmanager
@@ -164,5 +153,5 @@ def init_worker() -> None:
     _watch_parent()
 
 
-__all__ = ["Interrupted", "ProcessDied", "WORKER_GRACE_S", "deferred", "die_with_parent", "init_worker",
-           "install_handlers", "interrupted", "kernel_launch_options", "kernel_preexec"]
+__all__ = ["Interrupted", "WORKER_GRACE_S", "deferred", "die_with_parent", "init_worker", "install_handlers",
+           "kernel_launch_options", "kernel_preexec"]
