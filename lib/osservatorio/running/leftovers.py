@@ -32,6 +32,9 @@ LATEST_TMP_PREFIX = ".latest."
 KERNEL_FILE_PREFIX = "kernel-osservatorio-"
 UNOWNED_STALE_S = 3600
 _OWNER = re.compile(r"@(?P<host>[^@/]+)\.(?P<pid>\d+)$")
+_IPC_SUFFIX = re.compile(r"\.ipc-\d+$")
+# A Unix socket's path must fit in sun_path (108 bytes on Linux, with its NUL).
+MAX_SOCKET_PATH = 100
 
 
 def owner_tag() -> str:
@@ -40,8 +43,9 @@ def owner_tag() -> str:
 
 
 def owner_of(name: str) -> tuple[str, int] | None:
-    """(host, pid) from a name made with ``owner_tag`` (a ``.json`` suffix ignored)."""
-    m = _OWNER.search(name.removesuffix(".json"))
+    """(host, pid) from a name made with ``owner_tag`` (a ``.json`` suffix, or the
+    ``.ipc-<n>`` of a kernel's socket file, ignored)."""
+    m = _OWNER.search(_IPC_SUFFIX.sub("", name.removesuffix(".json")))
     return (m["host"], int(m["pid"])) if m else None
 
 
@@ -108,13 +112,28 @@ def kernel_connection_file() -> Path:
     return folder / f"{KERNEL_FILE_PREFIX}{uuid.uuid4().hex[:12]}{owner_tag()}.json"
 
 
+def kernel_ipc_prefix(connection_file: Path) -> Path | None:
+    """Where a run's kernel puts its ZeroMQ sockets, as Unix sockets named
+    ``<connection file without .json>.ipc-<n>`` (so the owner is in their names too), or
+    None when that path would be too long for a Unix socket (then TCP ports on localhost).
+
+    Unix sockets cannot collide: with TCP, jupyter_client picks free ports by binding and
+    releasing them, and two kernels starting at the same moment (a batch with two
+    workers) can be handed the same port, so one dies before replying."""
+    prefix = connection_file.with_name(connection_file.name.removesuffix(".json") + ".ipc")
+    return prefix if len(os.fsencode(str(prefix))) + 4 <= MAX_SOCKET_PATH else None
+
+
 def kernel_leftovers() -> list[Leftover]:
-    """Connection files of run kernels whose owner process is dead."""
+    """Connection files and socket files of run kernels whose owner process is dead."""
     folder = kernel_runtime_dir()
     if not folder.is_dir():
         return []
-    return [Leftover(p, "kernel connection file") for p in sorted(folder.glob(f"{KERNEL_FILE_PREFIX}*.json"))
-            if owner_of(p.name) and is_stale(p)]
+    found = [Leftover(p, "kernel connection file") for p in sorted(folder.glob(f"{KERNEL_FILE_PREFIX}*.json"))
+             if owner_of(p.name) and is_stale(p)]
+    found += [Leftover(p, "kernel socket file") for p in sorted(folder.glob(f"{KERNEL_FILE_PREFIX}*.ipc-*"))
+              if owner_of(p.name) and is_stale(p)]
+    return found
 
 
 def all_leftovers() -> list[Leftover]:
@@ -144,5 +163,5 @@ def sweep_theme(theme_id: str) -> list[Leftover]:
 
 
 __all__ = ["KERNEL_FILE_PREFIX", "LATEST_TMP_PREFIX", "Leftover", "TMP_PREFIX", "all_leftovers", "is_alive",
-           "is_stale", "kernel_connection_file", "kernel_leftovers", "owner_of", "owner_tag", "remove_leftovers",
+           "is_stale", "kernel_connection_file", "kernel_ipc_prefix", "kernel_leftovers", "owner_of", "owner_tag", "remove_leftovers",
            "run_leftovers", "sweep_theme"]

@@ -30,7 +30,8 @@ from typing import Any, Callable
 from osservatorio import paths
 from osservatorio.exceptions import InputError
 from osservatorio.running.kernel import KERNEL_NAME, ensure_kernel
-from osservatorio.running.leftovers import LATEST_TMP_PREFIX, TMP_PREFIX, kernel_connection_file, owner_tag, sweep_theme
+from osservatorio.running.leftovers import (LATEST_TMP_PREFIX, TMP_PREFIX, kernel_connection_file, kernel_ipc_prefix,
+                                           owner_tag, sweep_theme)
 from osservatorio.running.locks import DEFAULT_TIMEOUT_S, theme_lock
 from osservatorio.running.provenance import (fingerprint, git_commit, input_hashes, package_versions,
                                               stage_fingerprints)
@@ -248,7 +249,10 @@ def theme_kernel(cwd: Path, warm: list[int] | None = None):
             ensure_kernel()
             # the connection file (it holds the kernel's key) names this process, so a
             # leftover of a killed run is found and removed (leftovers.kernel_leftovers)
-            km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(kernel_connection_file()))
+            connection_file = kernel_connection_file()
+            sockets = kernel_ipc_prefix(connection_file)
+            transport = {"transport": "ipc", "ip": str(sockets)} if sockets else {}
+            km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(connection_file), **transport)
             extra = [f"--IPKernelApp.exec_lines={warm_imports(warm)}"] if warm else []
             holder["km"] = km  # shut down below even if starting is interrupted
             km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd), **kernel_launch_options())
