@@ -132,6 +132,54 @@ def write_entry(root: Path, key: str, frames: dict[str, pd.DataFrame], meta: dic
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def read_file_entry(root: Path, key: str, name: str) -> bytes | None:
+    """The bytes of the file ``name`` stored under ``key`` (``write_file_entry``), checked
+    against the SHA-256 written with it, or None on a miss. A corrupt entry is removed."""
+    entry = root / key
+    if not entry.is_dir():
+        return None
+    try:
+        record = json.loads((entry / ENTRY_FILE).read_text(encoding="utf-8"))
+        if record.get("schema_version") != SCHEMA_VERSION:
+            raise CorruptEntry(f"schema version {record.get('schema_version')!r}")
+        data = (entry / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != record["files"][name]:
+            raise CorruptEntry(f"{name} checksum mismatch")
+        return data
+    except Exception as exc:  # noqa: BLE001 - whatever fails, the entry is not trusted
+        log.info("cache entry %s unreadable (%s): removed, rebuilt", key, exc)
+        _discard(root, entry)
+        return None
+
+
+def write_file_entry(root: Path, key: str, files: dict[str, bytes]) -> bool:
+    """Store files (name to bytes) as an entry, atomically, as ``write_entry`` does
+    frames; False when not stored (another process won, or writing failed)."""
+    if (root / key).exists():
+        return False
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _sweep_stale(root)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    except OSError as exc:
+        log.info("cache not writable (%s): computed without it", exc)
+        return False
+    try:
+        os.chmod(tmp, 0o755)
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        record = {"schema_version": SCHEMA_VERSION,
+                  "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
+        (tmp / ENTRY_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        os.rename(tmp, root / key)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a cache that cannot store never fails the caller
+        log.info("cache entry %s not stored (%s)", key, exc)
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _write_files(folder: Path, frames: dict[str, pd.DataFrame], meta: dict) -> None:
     record = {"schema_version": SCHEMA_VERSION, "meta": meta, "frames": {}}
     for name, frame in frames.items():
