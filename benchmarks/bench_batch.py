@@ -36,7 +36,9 @@ CLI = [PY, "-m", "osservatorio.cli"]
 # One theme's stage notebooks executed cell by cell in this process (no kernels): the
 # same steps as a run, without papermill.
 IN_PROCESS = r'''
-import contextlib, io, os, sys, nbformat
+import contextlib, io, os, sys
+import osservatorio.running  # as the runner does: nbformat imports without rfc3987_syntax's grammar
+import nbformat
 import matplotlib; matplotlib.use("Agg")
 from osservatorio import paths
 from osservatorio.themes import STAGE_NOTEBOOKS

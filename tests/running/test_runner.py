@@ -162,3 +162,33 @@ def test_batch_one_failure_others_complete(fresh_project):
     # unchanged themes are not rerun
     again = _cli(["batch", "finanza-sociale-neet"], root)
     assert again.returncode == 0 and "skipped" in again.stdout + again.stderr
+
+
+def test_stages_share_the_kernel_not_its_variables(tmp_path):
+    """reset_namespace between stages: the previous stage's names and figures are gone,
+    imported modules stay."""
+    from osservatorio.running.runner import reset_namespace, theme_kernel
+
+    def run(kc, code):
+        out = []
+        reply = kc.execute_interactive(code, timeout=120, output_hook=lambda m: out.append(
+            m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+        return reply["content"]["status"], "".join(out).strip()
+
+    def stage(km, code):  # as papermill runs a stage: a client of its own
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=300)
+            return run(kc, code)
+        finally:
+            kc.stop_channels()
+
+    with theme_kernel(tmp_path, warm=[10]) as kernel:
+        km = kernel()
+        assert stage(km, "import matplotlib.pyplot as plt; fig = plt.figure(); stage_value = 42")[0] == "ok"
+        reset_namespace(km)
+        status, out = stage(km, "import sys, matplotlib.pyplot as plt\n"
+                                "print('stage_value' in globals(), len(plt.get_fignums()),"
+                                " 'osservatorio.indicators.steps' in sys.modules)")
+        assert (status, out) == ("ok", "False 0 True")
