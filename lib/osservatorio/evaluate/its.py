@@ -26,7 +26,7 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS  # not statsmodels.api: 0.5 s of plotting and tsa imports
 from scipy import stats
 
 from osservatorio.evaluate.results import EffectResult
@@ -104,7 +104,7 @@ def interrupted_time_series(
         raise InputError(f"hac_lags must be >= 0, got {hac_lags}")
     if n - k < 2:
         raise EstimationError(f"series too short: {n} periods for {k} parameters")
-    fit = sm.OLS(y.to_numpy(float), design).fit(
+    fit = OLS(y.to_numpy(float), design).fit(
         cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
     coef = pd.Series(fit.params, index=design.columns)
     vcov = pd.DataFrame(fit.cov_params(), index=design.columns, columns=design.columns)

@@ -128,19 +128,20 @@ def propensity_logit(treated: pd.DataFrame, pool: pd.DataFrame, covariates: list
     """Linear predictor (logit) of P(chosen | covariates) from a statsmodels Logit of
     treated vs pool, for treated and pool. Standardized covariates; an L2-penalised fit
     is used only if the plain fit fails (separation)."""
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit
+    from statsmodels.tools.tools import add_constant
 
     X = pd.concat([treated[covariates], pool[covariates]]).to_numpy(float)
     mu, sd = X.mean(axis=0), X.std(axis=0)
-    X = sm.add_constant((X - mu) / np.where(sd > 0, sd, 1.0), has_constant="add")
+    X = add_constant((X - mu) / np.where(sd > 0, sd, 1.0), has_constant="add")
     y = np.r_[np.ones(len(treated)), np.zeros(len(pool))]
     try:
-        fit = sm.Logit(y, X).fit(disp=0, maxiter=200)
+        fit = Logit(y, X).fit(disp=0, maxiter=200)
         params = fit.params
         if not np.all(np.isfinite(params)):
             raise np.linalg.LinAlgError
     except Exception:  # perfect separation or singular design
-        params = sm.Logit(y, X).fit_regularized(alpha=1.0, disp=0).params
+        params = Logit(y, X).fit_regularized(alpha=1.0, disp=0).params
     lin = X @ params
     return lin[: len(treated)], lin[len(treated):]
 
