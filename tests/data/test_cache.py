@@ -228,3 +228,25 @@ def test_two_processes_loading_at_once(names_folder, fresh_project):
     assert len(entries()) == len(uncached.tables)
     assert not [p for p in root.iterdir() if p.name.startswith(".")]
     assert_same_sources(uncached, load_sources(names_folder))
+
+
+def test_tables_listed_in_schema_order():
+    from osservatorio.data import schemas
+
+    assert schemas.TABLES == list(schemas.SCHEMAS)
+
+
+def test_loading_from_the_cache_imports_no_pandera(project_root):
+    """A stage kernel loads the sources from the cache: the validation library (0.4 s of
+    imports) is not needed there."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom osservatorio import paths\nfrom osservatorio.data.sources import load_sources\n"
+            "load_sources(paths.project_root() / 'data' / 'demo')\n"  # warms the cache if cold
+            "import osservatorio.indicators.steps, osservatorio.evaluate.designs\n"
+            "print('pandera' in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=600)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"

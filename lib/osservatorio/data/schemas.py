@@ -5,15 +5,20 @@ Columns keep the Italian snake_case names of the sources. Comuni are identified 
 which the loader reconciles to codes. Each check's ``error`` completes the sentence
 "value '...' is not <error>" of the messages (``data/validation.py`` runs the checks).
 Numeric columns (float) must hold finite numbers: inf and nan written as text are refused.
+
+pandera is imported only when a schema is used (``SCHEMAS`` is built on first access):
+loading tables from the source cache, as every stage kernel does, needs none.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import functools
+from typing import TYPE_CHECKING, Final
 
 import pandas as pd
-import pandera.pandas as pa
-from pandera.pandas import Check, Column
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 ISTAT_CODE: Final = r"^\d{6}$"
 DATE: Final = r"^\d{4}-\d{2}-\d{2}$"
@@ -39,117 +44,132 @@ TIPI_FINANZA: Final = [
 ]
 
 
-def _comune_columns() -> dict[str, Column]:
-    return {
-        "codice_istat": Column(str, Check.str_matches(ISTAT_CODE, error="a 6-digit ISTAT code"), required=False,
-                               nullable=True),
-        "comune": Column(str, nullable=True, required=False),
+@functools.cache
+def _schemas() -> dict[str, pa.DataFrameSchema]:
+    import pandera.pandas as pa
+    from pandera.pandas import Check, Column
+
+    def _comune_columns() -> dict[str, Column]:
+        return {
+            "codice_istat": Column(str, Check.str_matches(ISTAT_CODE, error="a 6-digit ISTAT code"), required=False,
+                                   nullable=True),
+            "comune": Column(str, nullable=True, required=False),
+        }
+
+
+    def _real_date(s: pd.Series) -> pd.Series:
+        """True where the YYYY-MM-DD string is a calendar date (2021-02-30 is not)."""
+        return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce").notna() | ~s.str.match(DATE)
+
+
+    def _date(name: str, nullable: bool = False) -> Column:
+        # the pattern reports the format; the second check a well-formed but impossible date
+        return Column(str, [Check.str_matches(DATE, error="a date YYYY-MM-DD or DD/MM/YYYY"),
+                            Check(_real_date, error="a calendar date (YYYY-MM-DD)")],
+                      nullable=nullable, coerce=True)
+
+
+    def _money(nullable: bool = True) -> Column:
+        return Column(float, Check.ge(0, error="a number >= 0"), nullable=nullable, coerce=True)
+
+
+    def _count(nullable: bool = False) -> Column:
+        return Column(float, [Check.ge(0, error="a number >= 0"),
+                              Check(lambda s: (s.dropna() % 1 == 0), element_wise=False, error="a whole number")],
+                      nullable=nullable, coerce=True)
+
+
+    def _one_of(values: list[str]) -> Check:
+        return Check.isin(values, error="one of: " + ", ".join(values))
+
+
+    def _has_comune_key(df) -> bool:
+        return "codice_istat" in df.columns or "comune" in df.columns
+
+
+    _KEY_CHECK = Check(_has_comune_key, error="needs a 'codice_istat' or a 'comune' column")
+
+    schemas = {
+        "enti_terzo_settore": pa.DataFrameSchema(
+            {
+                "codice_fiscale": Column(str, Check.str_matches(r"^\d{11}$|^[A-Z0-9]{16}$",
+                                                                error="11 digits or 16 capital letters and digits"),
+                                         unique=True),
+                "denominazione": Column(str, Check.str_length(min_value=1)),
+                "sezione": Column(str, _one_of(SEZIONI_RUNTS)),
+                **_comune_columns(),
+                "data_iscrizione": _date("data_iscrizione"),
+                "volontari": _count(nullable=True),
+                "dipendenti": _count(nullable=True),
+            },
+            checks=[_KEY_CHECK],
+            strict=False,
+        ),
+        "atti_amministrazione_condivisa": pa.DataFrameSchema(
+            {
+                "id_atto": Column(str, unique=True),
+                **_comune_columns(),
+                "tipo": Column(str, _one_of(TIPI_ATTO)),
+                "data": _date("data"),
+                "tema": Column(str, nullable=True),
+                "enti_partner": Column(str, nullable=True),
+                "importo_euro": _money(),
+            },
+            checks=[_KEY_CHECK],
+        ),
+        "strumenti_finanza_sociale": pa.DataFrameSchema(
+            {
+                "id": Column(str, unique=True),
+                **_comune_columns(),
+                "tipo": Column(str, _one_of(TIPI_FINANZA)),
+                "data_avvio": _date("data_avvio"),
+                "importo_euro": _money(),
+                "metrica_esito": Column(str, nullable=True),
+            },
+            checks=[_KEY_CHECK],
+        ),
+        "pilot": pa.DataFrameSchema(
+            {
+                "id_pilota": Column(str, unique=True),
+                "tema": Column(str, Check.str_length(min_value=1)),
+                **_comune_columns(),
+                "data_avvio": _date("data_avvio"),
+                "pratica": Column(str),
+                "costo_euro": _money(),
+                "beneficiari": _count(nullable=True),
+            },
+            checks=[_KEY_CHECK],
+        ),
+        "esiti": pa.DataFrameSchema(
+            {
+                "unita": Column(str, Check.str_length(min_value=1)),
+                "periodo": Column(str, Check.str_matches(PERIOD, error="a period YYYY or YYYY-MM (month 01-12)")),
+                "indicatore": Column(str, Check.str_length(min_value=1)),
+                "valore": Column(float, nullable=False, coerce=True),
+                "denominatore": Column(float, Check.ge(0, error="a number >= 0"), nullable=True, coerce=True),
+            },
+            unique=["unita", "periodo", "indicatore"],
+        ),
+        "ambiti": pa.DataFrameSchema(
+            {
+                **_comune_columns(),
+                "ambito_sociale": Column(str),
+                "distretto_sanitario": Column(str),
+                "asl": Column(str),
+            },
+            checks=[_KEY_CHECK],
+        ),
     }
+    return schemas
 
 
-def _real_date(s: pd.Series) -> pd.Series:
-    """True where the YYYY-MM-DD string is a calendar date (2021-02-30 is not)."""
-    return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce").notna() | ~s.str.match(DATE)
+def __getattr__(name: str):
+    if name == "SCHEMAS":
+        return _schemas()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _date(name: str, nullable: bool = False) -> Column:
-    # the pattern reports the format; the second check a well-formed but impossible date
-    return Column(str, [Check.str_matches(DATE, error="a date YYYY-MM-DD or DD/MM/YYYY"),
-                        Check(_real_date, error="a calendar date (YYYY-MM-DD)")],
-                  nullable=nullable, coerce=True)
-
-
-def _money(nullable: bool = True) -> Column:
-    return Column(float, Check.ge(0, error="a number >= 0"), nullable=nullable, coerce=True)
-
-
-def _count(nullable: bool = False) -> Column:
-    return Column(float, [Check.ge(0, error="a number >= 0"),
-                          Check(lambda s: (s.dropna() % 1 == 0), element_wise=False, error="a whole number")],
-                  nullable=nullable, coerce=True)
-
-
-def _one_of(values: list[str]) -> Check:
-    return Check.isin(values, error="one of: " + ", ".join(values))
-
-
-def _has_comune_key(df) -> bool:
-    return "codice_istat" in df.columns or "comune" in df.columns
-
-
-_KEY_CHECK = Check(_has_comune_key, error="needs a 'codice_istat' or a 'comune' column")
-
-SCHEMAS: Final[dict[str, pa.DataFrameSchema]] = {
-    "enti_terzo_settore": pa.DataFrameSchema(
-        {
-            "codice_fiscale": Column(str, Check.str_matches(r"^\d{11}$|^[A-Z0-9]{16}$",
-                                                            error="11 digits or 16 capital letters and digits"),
-                                     unique=True),
-            "denominazione": Column(str, Check.str_length(min_value=1)),
-            "sezione": Column(str, _one_of(SEZIONI_RUNTS)),
-            **_comune_columns(),
-            "data_iscrizione": _date("data_iscrizione"),
-            "volontari": _count(nullable=True),
-            "dipendenti": _count(nullable=True),
-        },
-        checks=[_KEY_CHECK],
-        strict=False,
-    ),
-    "atti_amministrazione_condivisa": pa.DataFrameSchema(
-        {
-            "id_atto": Column(str, unique=True),
-            **_comune_columns(),
-            "tipo": Column(str, _one_of(TIPI_ATTO)),
-            "data": _date("data"),
-            "tema": Column(str, nullable=True),
-            "enti_partner": Column(str, nullable=True),
-            "importo_euro": _money(),
-        },
-        checks=[_KEY_CHECK],
-    ),
-    "strumenti_finanza_sociale": pa.DataFrameSchema(
-        {
-            "id": Column(str, unique=True),
-            **_comune_columns(),
-            "tipo": Column(str, _one_of(TIPI_FINANZA)),
-            "data_avvio": _date("data_avvio"),
-            "importo_euro": _money(),
-            "metrica_esito": Column(str, nullable=True),
-        },
-        checks=[_KEY_CHECK],
-    ),
-    "pilot": pa.DataFrameSchema(
-        {
-            "id_pilota": Column(str, unique=True),
-            "tema": Column(str, Check.str_length(min_value=1)),
-            **_comune_columns(),
-            "data_avvio": _date("data_avvio"),
-            "pratica": Column(str),
-            "costo_euro": _money(),
-            "beneficiari": _count(nullable=True),
-        },
-        checks=[_KEY_CHECK],
-    ),
-    "esiti": pa.DataFrameSchema(
-        {
-            "unita": Column(str, Check.str_length(min_value=1)),
-            "periodo": Column(str, Check.str_matches(PERIOD, error="a period YYYY or YYYY-MM (month 01-12)")),
-            "indicatore": Column(str, Check.str_length(min_value=1)),
-            "valore": Column(float, nullable=False, coerce=True),
-            "denominatore": Column(float, Check.ge(0, error="a number >= 0"), nullable=True, coerce=True),
-        },
-        unique=["unita", "periodo", "indicatore"],
-    ),
-    "ambiti": pa.DataFrameSchema(
-        {
-            **_comune_columns(),
-            "ambito_sociale": Column(str),
-            "distretto_sanitario": Column(str),
-            "asl": Column(str),
-        },
-        checks=[_KEY_CHECK],
-    ),
-}
-
-TABLES: Final = list(SCHEMAS)
+# The tables in the order of DESIGN.md (the keys of SCHEMAS, checked by a test).
+TABLES: Final = ["enti_terzo_settore", "atti_amministrazione_condivisa", "strumenti_finanza_sociale", "pilot", "esiti",
+                 "ambiti"]
 REQUIRED_TABLES: Final = ["pilot", "esiti", "ambiti"]

@@ -21,7 +21,8 @@ from osservatorio.data import cache as source_cache
 from osservatorio.data import reference
 from osservatorio.data.reading import (COLUMN_ALIASES, DATE_COLUMNS, NUMERIC_COLUMNS, UnreadableFile,  # noqa: F401
                                        normalise_header, read_source, read_table)
-from osservatorio.data.schemas import REQUIRED_TABLES, SCHEMAS
+from osservatorio.data import schemas
+from osservatorio.data.schemas import REQUIRED_TABLES, TABLES
 from osservatorio.data.validation import MAX_LISTED, Failures, check_cells, check_structure, check_units
 from osservatorio.exceptions import DataValidationError
 
@@ -63,12 +64,12 @@ def validate_table(table: str, path: Path) -> tuple[pd.DataFrame, Failures]:
         fails = Failures()
         fails.add(file, None, None, str(exc))
         return pd.DataFrame(), fails
-    fails = check_structure(file, text, SCHEMAS[table], required=table in REQUIRED_TABLES)
+    fails = check_structure(file, text, schemas.SCHEMAS[table], required=table in REQUIRED_TABLES)
     if text.note:
         fails.notes[file] = text.note
     if fails:
         return text.frame, fails
-    df, problems = check_cells(file, text, SCHEMAS[table], set(reference.comuni()["codice_istat"]))
+    df, problems = check_cells(file, text, schemas.SCHEMAS[table], set(reference.comuni()["codice_istat"]))
     fails.extend(problems)
     return df, fails
 
@@ -87,7 +88,7 @@ def load_sources(folder: Path, tables: list[str] | None = None, cache: bool = Tr
     a fully valid load are stored, so a bad file raises here every time.
     """
     folder = Path(folder)
-    files, failures = locate_tables(folder, tables or list(SCHEMAS))
+    files, failures = locate_tables(folder, tables or list(TABLES))
     root = source_cache.cache_root() if cache else None
     keys = cache_keys(files) if root else {}
     coded = read_cached_tables(root, keys) if root else {}
@@ -272,7 +273,7 @@ def file_sha256(path: Path) -> str:
 def source_hashes(folder: Path) -> dict[str, str]:
     """SHA-256 of every source file present in folder (for the run manifest)."""
     out = {}
-    for table in SCHEMAS:
+    for table in TABLES:
         path = find_table_file(Path(folder), table)
         if path is not None:
             out[path.name] = file_sha256(path)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Final
+from typing import TYPE_CHECKING, Callable, Final
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
@@ -27,6 +26,9 @@ from osservatorio.exceptions import quoted
 MAX_LISTED: Final = 20
 NUMBER: Final = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 DISTRICT_COLUMNS: Final = ["ambito_sociale", "distretto_sanitario", "asl"]
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 
 @dataclass
