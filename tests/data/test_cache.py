@@ -161,9 +161,11 @@ def test_corrupt_entry_is_rebuilt(names_folder, validated, capsys, corrupt):
     assert (entry / "unmatched.parquet").is_file()  # this table has unmatched names
     corrupt(entry)
     validated.clear()
+    sources.forget_loaded()  # as a new process: the disk cache is read
     assert_same_sources(uncached, load_sources(names_folder))
     assert validated == ["atti_amministrazione_condivisa"]  # rebuilt, never trusted
     validated.clear()
+    sources.forget_loaded()
     assert_same_sources(uncached, load_sources(names_folder))
     assert validated == []  # the rebuilt entry is good
     captured = capsys.readouterr()
@@ -250,3 +252,27 @@ def test_loading_from_the_cache_imports_no_pandera(project_root):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"
+
+
+def test_a_process_reloads_from_memory_only_what_did_not_change(names_folder, validated, monkeypatch):
+    """A kernel runs four stages, each loading the sources: after the first, the same
+    content comes from memory (copies: a stage changing its frames changes nothing for the
+    next), and a file changed in between is read and checked again."""
+    reads: list[str] = []
+    real = cache.read_entry
+    monkeypatch.setattr(cache, "read_entry", lambda root, key: (reads.append(key), real(root, key))[1])
+    first = load_sources(names_folder)
+    first["esiti"].loc[:, "valore"] = -1.0
+    reads.clear()
+    second = load_sources(names_folder)
+    assert reads == [] and validated == list(first.tables)  # validated once, by the first load
+    assert_same_sources(load_sources(names_folder, cache=False), second)
+    path = names_folder / "strumenti_finanza_sociale.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("300.000,00", "350.000,00"), encoding="utf-8")
+    validated.clear()
+    third = load_sources(names_folder)
+    assert validated == ["strumenti_finanza_sociale"]
+    assert 350_000.0 in set(third["strumenti_finanza_sociale"]["importo_euro"])
+    path.write_text("codice_fiscale;nome\n", encoding="utf-8")  # now invalid: refused, not remembered
+    with pytest.raises(Exception, match="strumenti_finanza_sociale"):
+        load_sources(names_folder)
