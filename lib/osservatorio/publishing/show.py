@@ -57,8 +57,13 @@ def table(df: pd.DataFrame, lang: Lang = "it", digits: int = 2, caption: str | N
         display(Markdown(t("table.truncated", lang, shown=max_rows, total=len(df))))
 
 
-def figure(fig, dpi: int = 110, alt: str | None = None) -> None:
-    """Display a matplotlib figure as PNG (whatever the backend) and release it.
+FIGURE_DPI = 110
+PNG_ATTRIBUTE = "_osservatorio_png"  # the PNG a stage saved (StageContext.save_figure)
+
+
+def figure(fig, dpi: int = FIGURE_DPI, alt: str | None = None) -> None:
+    """Display a matplotlib figure as PNG (whatever the backend) and release it; the PNG
+    the stage saved when there is one (drawn once, shown and saved the same).
 
     ``alt`` is the image's alternative text in the report (for screen readers); by
     default the figure's title, the titles of its panels, or their axis labels."""
@@ -73,7 +78,10 @@ def figure(fig, dpi: int = 110, alt: str | None = None) -> None:
         if not titles:  # an untitled chart: what is plotted against what
             titles = [f"{ax.get_ylabel()} / {ax.get_xlabel()}" for ax in fig.axes if ax.get_ylabel() and ax.get_xlabel()]
         alt = "; ".join(titles)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    png = getattr(fig, PNG_ATTRIBUTE, None) if dpi == FIGURE_DPI else None
+    if png is None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        png = buf.getvalue()
     plt.close(fig)
-    display(Image(data=buf.getvalue(), format="png", alt=alt or None))
+    display(Image(data=png, format="png", alt=alt or None))

@@ -104,8 +104,17 @@ class StageContext:
         return path
 
     def save_figure(self, fig, name: str) -> Path:
+        """Write the figure as PNG to the run's figures folder. The PNG is kept on the
+        figure, so ``show.figure`` displays these same bytes instead of drawing it again."""
+        import io
+
+        from osservatorio.publishing.show import FIGURE_DPI, PNG_ATTRIBUTE
+
         path = self.figures_dir / f"{name}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+        path.write_bytes(buf.getvalue())
+        setattr(fig, PNG_ATTRIBUTE, buf.getvalue())
         return path
 
     def __repr__(self) -> str:
