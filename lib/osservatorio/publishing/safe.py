@@ -65,6 +65,11 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
         if (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
                 or pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)):
             continue
+        if dtype != object and pd.api.types.is_string_dtype(dtype):  # pandas' string dtypes: vectorised
+            mask = series.str.startswith(FORMULA_STARTS).fillna(False).to_numpy(dtype=bool)
+            if mask.any():
+                changed[position] = series.where(~mask, QUOTE + series)
+            continue
         values = series.tolist()
         if any(is_formula_like(v) for v in values):
             changed[position] = pd.Series([neutralise_cell(v) for v in values], index=series.index, dtype=dtype,
