@@ -65,8 +65,11 @@ def make_project(root: Path) -> Path:
 
 
 class PeakMemory:
-    """Peak resident memory of each child process of a command together with its own
-    children (a batch worker with its kernel), sampled every 0.2 s."""
+    """Peak resident memory of a batch worker together with its kernel, sampled every
+    0.2 s. A worker is the parent of a running kernel (whatever started it: the batch
+    itself with one worker, a process forked by the forkserver, a Dask worker); its
+    memory is its own plus that of all its descendants. (Summing each child of the batch
+    with its descendants counted the forkserver, hence every worker, as one.)"""
 
     def __init__(self, pid: int):
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
@@ -78,10 +81,12 @@ class PeakMemory:
 
         while not self._stop.is_set():
             try:
-                for child in psutil.Process(self.pid).children():
-                    tree = [child, *child.children(recursive=True)]
-                    rss = sum(p.memory_info().rss for p in tree if p.is_running())
-                    self.peak = max(self.peak, rss)
+                procs = psutil.Process(self.pid).children(recursive=True)
+                workers = {p.parent().pid: p.parent() for p in procs
+                           if any("ipykernel_launcher" in part for part in _cmdline(p))}
+                for worker in workers.values():
+                    tree = [worker, *worker.children(recursive=True)]
+                    self.peak = max(self.peak, sum(_rss(p) for p in tree))
             except psutil.Error:
                 pass
             time.sleep(0.2)
@@ -90,6 +95,24 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         return self.peak / 2**20
+
+
+def _cmdline(proc) -> list[str]:
+    import psutil
+
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _rss(proc) -> int:
+    import psutil
+
+    try:
+        return proc.memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 def timed(cmd: list[str], env: dict, memory: bool = False) -> tuple[float, float, str]:

@@ -39,7 +39,7 @@ def test_stage_fingerprints_follow_what_each_stage_reads(fresh_project):
 
 
 @pytest.mark.e2e
-def test_editing_one_notebook_reruns_that_stage_and_the_later_ones(fresh_project):
+def test_editing_one_notebook_reruns_that_stage_and_the_later_ones(fresh_project, monkeypatch):
     # the stages share a kernel but not their variables: stage 10's are gone in stage 20
     path = fresh_project / "notebooks" / "20_selection.ipynb"
     nb = nbformat.read(path, as_version=4)
@@ -64,6 +64,14 @@ def test_editing_one_notebook_reruns_that_stage_and_the_later_ones(fresh_project
     assert {k: v for k, v in again.items() if k != "id_run"} == {k: v for k, v in findings.items() if k != "id_run"}
 
     assert run_theme(THEME).status == "skipped"  # nothing changed
+    # nor does a batch load or validate anything for it: its last run validated the same inputs
+    from osservatorio.data import sources
+    from osservatorio.running.batch import run_batch
+
+    loads = []
+    with monkeypatch.context() as patch:
+        patch.setattr(sources, "load_sources", lambda *a, **k: loads.append(a))
+        assert [o.status for o in run_batch([THEME], workers=1)] == ["skipped"] and loads == []
     third = run_theme(THEME, from_stage=40)
     status, manifest = _status(third)
     assert status == {10: "reused", 20: "reused", 30: "reused", 40: "success"}

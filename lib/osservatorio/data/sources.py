@@ -11,6 +11,7 @@ cached by content (``osservatorio.data.cache``), so stages and themes validate a
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -286,11 +287,23 @@ def _group_report(bad: pd.DataFrame) -> pd.DataFrame:
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes. Within a process, a file whose size, modification and
+    change times (nanoseconds) and inode are those of its last hashing is not read again
+    (as git's index does): a batch prepares six themes on the same 70 MB of sources."""
+    st = os.stat(path)
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    known = _HASHED.get(str(path))
+    if known is not None and known[0] == stamp:
+        return known[1]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
+    _HASHED[str(path)] = (stamp, h.hexdigest())
     return h.hexdigest()
+
+
+_HASHED: dict[str, tuple[tuple[int, ...], str]] = {}
 
 
 def source_hashes(folder: Path) -> dict[str, str]:

@@ -51,9 +51,12 @@ class Job:
     validated: str
 
 
-def validate_all(themes: list[str], header: str = "batch not started, bad input") -> list[PreparedRun]:
+def validate_all(themes: list[str], header: str = "batch not started, bad input",
+                 force: bool = True) -> list[PreparedRun]:
     """Validate every theme and its sources (loaded once per data folder); raise one
-    InputError listing all problems under ``header``."""
+    InputError listing all problems under ``header``. Without ``force``, a theme whose
+    last successful run had the same fingerprint (theme, sources, notebooks, library) is
+    not validated again: that run validated these same inputs."""
     from osservatorio.data.sources import load_sources
     from osservatorio.running.runner import validate_sources
 
@@ -61,6 +64,9 @@ def validate_all(themes: list[str], header: str = "batch not started, bad input"
     for theme in themes:
         try:
             p = prepare_run(theme, validate=False)
+            if not force and is_up_to_date(p):
+                prepared.append(p)
+                continue
             folder = paths.sources_dir(p.theme.data_source)
             if folder not in sources:
                 sources[folder] = load_sources(folder)
@@ -94,7 +100,7 @@ def run_batch(themes: list[str], workers: int = 2, force: bool = False, schedule
     outcomes) when told to stop."""
     remove_leftovers(all_leftovers())
     outcomes, todo = [], []
-    for theme, prepared in zip(themes, validate_all(themes), strict=True):
+    for theme, prepared in zip(themes, validate_all(themes, force=force), strict=True):
         if not force and is_up_to_date(prepared):
             outcomes.append(RunOutcome(prepared.theme.id, "skipped",
                                        paths.theme_outputs_dir(prepared.theme.id) / LATEST))
