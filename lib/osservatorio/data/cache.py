@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Final
+from typing import Callable, Final
 
 import pandas as pd
 
@@ -111,22 +111,30 @@ def write_entry(root: Path, key: str, frames: dict[str, pd.DataFrame], meta: dic
     Not stored when the entry already exists (another process won), a frame has
     ``object`` columns (parquet reads them back as another dtype), or writing fails.
     """
-    if (root / key).exists() or any(_has_object_columns(f) for f in frames.values()):
+    if any(_has_object_columns(f) for f in frames.values()):
+        return False
+    return _store(root, key, lambda folder: _write_files(folder, frames, meta))
+
+
+def _store(root: Path, key: str, fill: Callable[[Path], None]) -> bool:
+    """Make the entry ``key`` by filling a temporary folder and renaming it into place;
+    False when it already exists (another process won) or anything fails."""
+    if (root / key).exists():
         return False
     try:
         root.mkdir(parents=True, exist_ok=True)
         _sweep_stale(root)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     except OSError as exc:
-        log.info("source cache not writable (%s): tables loaded without it", exc)
+        log.info("cache %s not writable (%s): computed without it", root, exc)
         return False
     try:
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the entry from other users of outputs/
-        _write_files(tmp, frames, meta)
+        fill(tmp)
         os.rename(tmp, root / key)  # fails on a non-empty target: the other writer won
         return True
-    except Exception as exc:  # noqa: BLE001 - a cache that cannot store never fails the load
-        log.info("source cache entry %s not stored (%s)", key, exc)
+    except Exception as exc:  # noqa: BLE001 - a cache that cannot store never fails the caller
+        log.info("cache entry %s not stored (%s)", key, exc)
         return False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -155,29 +163,15 @@ def read_file_entry(root: Path, key: str, name: str) -> bytes | None:
 def write_file_entry(root: Path, key: str, files: dict[str, bytes]) -> bool:
     """Store files (name to bytes) as an entry, atomically, as ``write_entry`` does
     frames; False when not stored (another process won, or writing failed)."""
-    if (root / key).exists():
-        return False
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        _sweep_stale(root)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    except OSError as exc:
-        log.info("cache not writable (%s): computed without it", exc)
-        return False
-    try:
-        os.chmod(tmp, 0o755)
+
+    def fill(folder: Path) -> None:
         for name, data in files.items():
-            (tmp / name).write_bytes(data)
+            (folder / name).write_bytes(data)
         record = {"schema_version": SCHEMA_VERSION,
                   "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
-        (tmp / ENTRY_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
-        os.rename(tmp, root / key)
-        return True
-    except Exception as exc:  # noqa: BLE001 - a cache that cannot store never fails the caller
-        log.info("cache entry %s not stored (%s)", key, exc)
-        return False
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        (folder / ENTRY_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+    return _store(root, key, fill)
 
 
 def _write_files(folder: Path, frames: dict[str, pd.DataFrame], meta: dict) -> None:
