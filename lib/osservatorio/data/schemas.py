@@ -56,11 +56,9 @@ def _schemas() -> dict[str, pa.DataFrameSchema]:
             "comune": Column(str, nullable=True, required=False),
         }
 
-
     def _real_date(s: pd.Series) -> pd.Series:
         """True where the YYYY-MM-DD string is a calendar date (2021-02-30 is not)."""
         return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce").notna() | ~s.str.match(DATE)
-
 
     def _date(name: str, nullable: bool = False) -> Column:
         # the pattern reports the format; the second check a well-formed but impossible date
@@ -68,24 +66,19 @@ def _schemas() -> dict[str, pa.DataFrameSchema]:
                             Check(_real_date, error="a calendar date (YYYY-MM-DD)")],
                       nullable=nullable, coerce=True)
 
-
     def _money(nullable: bool = True) -> Column:
         return Column(float, Check.ge(0, error="a number >= 0"), nullable=nullable, coerce=True)
-
 
     def _count(nullable: bool = False) -> Column:
         return Column(float, [Check.ge(0, error="a number >= 0"),
                               Check(lambda s: (s.dropna() % 1 == 0), element_wise=False, error="a whole number")],
                       nullable=nullable, coerce=True)
 
-
     def _one_of(values: list[str]) -> Check:
         return Check.isin(values, error="one of: " + ", ".join(values))
 
-
     def _has_comune_key(df) -> bool:
         return "codice_istat" in df.columns or "comune" in df.columns
-
 
     _KEY_CHECK = Check(_has_comune_key, error="needs a 'codice_istat' or a 'comune' column")
 
