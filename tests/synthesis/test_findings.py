@@ -60,7 +60,7 @@ def _all_text(root) -> dict[str, str]:
     for name in ("catalogo.html", "index.html"):
         texts[name] = (paths.site_dir() / name).read_text(encoding="utf-8")
     for theme_dir in (root / "outputs").iterdir():
-        if theme_dir.name not in ("site", "findings"):
+        if theme_dir.name not in ("site", "findings") and not theme_dir.name.startswith("."):  # .cache
             latest = theme_dir / "latest"
             texts[f"{theme_dir.name}/findings.json"] = (latest / "findings.json").read_text(encoding="utf-8")
             texts[f"{theme_dir.name}/findings.csv"] = (latest / "findings.csv").read_text(encoding="utf-8")
