@@ -228,7 +228,8 @@ def warm_imports(stages: list[int]) -> str:
     """One line of code importing the modules of ``stages`` without binding a name the
     notebooks could see (``%reset`` between stages keeps modules, not names)."""
     modules = ["osservatorio.running.stage", "matplotlib.pyplot"] + [STAGE_MODULES[s] for s in stages]
-    return f"import importlib as _w; [_w.import_module(_m) for _m in {modules!r}]; del _w"
+    return (f"import importlib as _w, gc as _g; [_w.import_module(_m) for _m in {modules!r}]; _g.freeze(); "
+            "del _w, _g")
 
 
 @contextmanager
@@ -252,7 +253,8 @@ def theme_kernel(cwd: Path, warm: list[int] | None = None):
             connection_file = kernel_connection_file()
             sockets = kernel_ipc_prefix(connection_file)
             transport = {"transport": "ipc", "ip": str(sockets)} if sockets else {}
-            km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(connection_file), **transport)
+            km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(connection_file),
+                               client_class="osservatorio.running.engine.ReadyKernelClient", **transport)
             extra = [f"--IPKernelApp.exec_lines={warm_imports(warm)}"] if warm else []
             holder["km"] = km  # shut down below even if starting is interrupted
             km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd), **kernel_launch_options())
@@ -302,8 +304,13 @@ def _cancel_stale_tasks() -> None:
 
 
 # Figures closed first, so the full garbage collection %reset makes (IPython's displayhook
-# flush) frees them; a second collection would cost another 0.2 s for nothing.
-RESET_CODE = "import matplotlib.pyplot as _plt; _plt.close('all'); del _plt\nget_ipython().run_line_magic('reset', '-f')"
+# flush) frees them; a second collection would cost another 0.2 s for nothing. What
+# survives it (modules a stage imported, their caches) is frozen: gc.freeze() moves it out
+# of the collector's reach, as the warm imports' objects were, so later collections (this
+# one, and the automatic ones while cells run) traverse only the objects of the stage.
+RESET_CODE = ("import matplotlib.pyplot as _plt; _plt.close('all'); del _plt\n"
+              "get_ipython().run_line_magic('reset', '-f')\n"
+              "import gc as _g; _g.freeze(); del _g")
 
 
 def reset_namespace(km) -> None:
@@ -344,6 +351,8 @@ def _execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[s
                     on_notebook: Callable[[int, Path], None] | None = None) -> list[dict[str, Any]]:
     import papermill as pm
 
+    from osservatorio.running.engine import ENGINE_NAME
+
     params = {"theme_id": prepared.theme_ref, "run_dir": str(tmp_dir), "overrides": prepared.overrides}
     nb_out = tmp_dir / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
@@ -369,7 +378,8 @@ def _execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[s
                     reset_namespace(km)
                 fresh = False
                 pm.execute_notebook(str(paths.notebooks_dir() / name), str(nb_out / name), parameters=params,
-                                    kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(tmp_dir), log_output=False,
+                                    engine_name=ENGINE_NAME, kernel_name=KERNEL_NAME, progress_bar=False,
+                                    cwd=str(tmp_dir), log_output=False,
                                     km=km, start_timeout=KERNEL_START_TIMEOUT)
             except Exception as exc:  # papermill raises PapermillExecutionError, kernels can die
                 record["status"] = "failed"
