@@ -9,6 +9,7 @@ import json
 import nbformat
 import pytest
 
+from osservatorio.exceptions import InputError
 from osservatorio.running.provenance import STAGE_UPSTREAM, stage_fingerprints
 from osservatorio.running.runner import run_theme
 from osservatorio.themes import load_theme
@@ -55,7 +56,13 @@ def test_editing_one_notebook_reruns_that_stage_and_the_later_ones(fresh_project
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("A researcher's note."))
     nbformat.write(nb, path)
-    second = run_theme(THEME)
+    from osservatorio.data import sources
+
+    loads = []
+    with monkeypatch.context() as patch:  # the last run validated these same sources: not again
+        patch.setattr(sources, "load_sources", lambda *a, **k: loads.append(a))
+        second = run_theme(THEME)
+    assert loads == []
     status, manifest = _status(second)
     assert status == {10: "reused", 20: "reused", 30: "success", 40: "success"}
     assert {s["reused_from"] for s in manifest["stages"] if s["status"] == "reused"} == {first.run_dir.name}
@@ -65,7 +72,6 @@ def test_editing_one_notebook_reruns_that_stage_and_the_later_ones(fresh_project
 
     assert run_theme(THEME).status == "skipped"  # nothing changed
     # nor does a batch load or validate anything for it: its last run validated the same inputs
-    from osservatorio.data import sources
     from osservatorio.running.batch import run_batch
 
     loads = []
@@ -82,3 +88,12 @@ def test_editing_one_notebook_reruns_that_stage_and_the_later_ones(fresh_project
     (third.run_dir / "data" / "panel.parquet").unlink()
     fourth = run_theme(THEME, from_stage=40)
     assert _status(fourth)[0][10] == "success"
+
+    # a source changed since: validated again, and a bad row stops the run before any notebook
+    pilot = fresh_project / "data" / "demo" / "pilot.csv"
+    pilot.write_text(pilot.read_text(encoding="utf-8") + f"PIL-99999,{THEME},001149,Meana di Susa,2019-13-45,x,abc,1\n",
+                     encoding="utf-8")
+    latest = (fresh_project / "outputs" / THEME / "latest").resolve()
+    with pytest.raises(InputError, match="pilot.csv"):
+        run_theme(THEME)
+    assert (fresh_project / "outputs" / THEME / "latest").resolve() == latest

@@ -120,8 +120,7 @@ def validate_sources(prepared: PreparedRun, sources=None) -> None:
     if sources is None:
         sources = load_sources(paths.sources_dir(t.data_source))
     check_theme_data(t, sources)
-    previous = latest_manifest(t.id)
-    if not (previous and previous.get("status") == "success" and previous.get("design_check") == prepared.design_check):
+    if not validated_before(prepared):
         check_design(t, sources)
     prepared.notes = list(sources.notes)
 
@@ -176,6 +175,14 @@ def latest_manifest(theme_id: str) -> dict[str, Any] | None:
     if manifest.is_file():
         return json.loads(manifest.read_text(encoding="utf-8"))
     return None
+
+
+def validated_before(prepared: PreparedRun) -> bool:
+    """The last successful run of the theme validated these same sources, with the same
+    theme parameters and library (its ``design_check`` key): validating them again would
+    find what it found."""
+    m = latest_manifest(prepared.theme.id)
+    return bool(m and m.get("status") == "success" and m.get("design_check") == prepared.design_check)
 
 
 def is_up_to_date(prepared: PreparedRun) -> bool:
@@ -470,7 +477,8 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
     The theme's lock is held throughout (``on_wait`` is told when another run holds it,
     ``lock_timeout`` bounds the wait); stale leftovers of the theme's dead runs are removed
     first. ``validated`` is the ``design_check`` key of a validation the caller already
-    made (a batch validates every theme before starting any): when it matches, the
+    made (a batch validates every theme before starting any): when it matches, or the
+    theme's last successful run validated the same inputs (``validated_before``), the
     sources are not validated again."""
     if root:
         os.environ["OSSERVATORIO_ROOT"] = root
@@ -489,7 +497,8 @@ def run_theme(theme: str | Path, force: bool = False, overrides: dict[str, Any] 
         try:
             tmp_dir.mkdir()
             os.environ["OSSERVATORIO_ROOT"] = str(paths.project_root())
-            manifest = execute_run(prepared, tmp_dir, run_id, plan, on_stage, validate=validated != prepared.design_check)
+            manifest = execute_run(prepared, tmp_dir, run_id, plan, on_stage,
+                                   validate=validated != prepared.design_check and not validated_before(prepared))
             raise_if_disk_full(manifest)
             manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             manifest["duration_s"] = round(time.perf_counter() - started, 2)
