@@ -16,3 +16,14 @@ def test_deferred_module_imports_the_real_one_on_first_use():
             " or sys.modules['rfc3987_syntax'].__doc__ != 'stand-in: the real module is imported on first use'\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_run_decides_and_starts_its_kernel_before_importing_pandas():
+    """The command line, the runner and the up-to-date check import no pandas: the kernel
+    starts (and imports the scientific stack) while this process imports it."""
+    code = ("import sys, osservatorio.cli, osservatorio.running.runner as r\n"
+            "p = r.prepare_run('finanza-sociale-neet', validate=False)\n"
+            "r.is_up_to_date(p); r.validated_before(p)\n"
+            "assert 'pandas' not in sys.modules, 'pandas imported'\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

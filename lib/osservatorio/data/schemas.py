@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
+from osservatorio.data.files import TABLES  # noqa: F401 - the table list, where no pandas is needed
+
 if TYPE_CHECKING:
     import pandera.pandas as pa
 
@@ -163,6 +165,4 @@ def __getattr__(name: str):
 
 
 # The tables in the order of DESIGN.md (the keys of SCHEMAS, checked by a test).
-TABLES: Final = ["enti_terzo_settore", "atti_amministrazione_condivisa", "strumenti_finanza_sociale", "pilot", "esiti",
-                 "ambiti"]
 REQUIRED_TABLES: Final = ["pilot", "esiti", "ambiti"]

@@ -10,8 +10,6 @@ cached by content (``osservatorio.data.cache``), so stages and themes validate a
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -23,7 +21,8 @@ from osservatorio.data import reference
 from osservatorio.data.reading import (COLUMN_ALIASES, DATE_COLUMNS, NUMERIC_COLUMNS, UnreadableFile,  # noqa: F401
                                        normalise_header, read_source, read_table)
 from osservatorio.data import schemas
-from osservatorio.data.schemas import REQUIRED_TABLES, TABLES
+from osservatorio.data.files import TABLES, file_sha256, find_table_file, source_hashes  # noqa: F401
+from osservatorio.data.schemas import REQUIRED_TABLES
 from osservatorio.data.validation import MAX_LISTED, Failures, check_cells, check_structure, check_units
 from osservatorio.exceptions import DataValidationError
 
@@ -46,13 +45,6 @@ class Sources:
         return self.tables[name]
 
 
-def find_table_file(folder: Path, table: str) -> Path | None:
-    """``<table>.csv`` (or .csv.gz) or ``<table>.xlsx`` in folder, or None."""
-    for suffix in (".csv", ".csv.gz", ".xlsx"):
-        path = folder / f"{table}{suffix}"
-        if path.is_file():
-            return path
-    return None
 
 
 def validate_table(table: str, path: Path) -> tuple[pd.DataFrame, Failures]:
@@ -286,31 +278,5 @@ def _group_report(bad: pd.DataFrame) -> pd.DataFrame:
     return out[REPORT_COLUMNS].replace({"": None})
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of the file's bytes. Within a process, a file whose size, modification and
-    change times (nanoseconds) and inode are those of its last hashing is not read again
-    (as git's index does): a batch prepares six themes on the same 70 MB of sources."""
-    st = os.stat(path)
-    stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-    known = _HASHED.get(str(path))
-    if known is not None and known[0] == stamp:
-        return known[1]
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    _HASHED[str(path)] = (stamp, h.hexdigest())
-    return h.hexdigest()
 
 
-_HASHED: dict[str, tuple[tuple[int, ...], str]] = {}
-
-
-def source_hashes(folder: Path) -> dict[str, str]:
-    """SHA-256 of every source file present in folder (for the run manifest)."""
-    out = {}
-    for table in TABLES:
-        path = find_table_file(Path(folder), table)
-        if path is not None:
-            out[path.name] = file_sha256(path)
-    return out

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from osservatorio import paths
-from osservatorio.data.sources import source_hashes
+from osservatorio.data.files import source_hashes
 from osservatorio.themes import Theme
 
 PACKAGES = ["osservatorio", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "geopandas", "pandera",

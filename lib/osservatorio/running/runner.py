@@ -81,9 +81,9 @@ class PreparedRun:
 
 def ensure_demo_data() -> None:
     """Generate the synthetic demo sources if they are missing (seeded, deterministic)."""
-    from osservatorio.data.demo import generate_demo
-
     if not (paths.demo_dir() / "ground_truth.json").is_file():
+        from osservatorio.data.demo import generate_demo
+
         generate_demo(paths.demo_dir())
 
 
@@ -530,12 +530,13 @@ def execute_run(prepared: PreparedRun, tmp_dir: Path, run_id: str, plan: dict[in
     bad input and interrupts are raised."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from osservatorio.publishing import report
-
     tid = prepared.theme.id
     # the kernel is started before the renderer thread: it is forked from a process whose
-    # only thread is this one
+    # only thread is this one; and before the report's imports (pandas, nbconvert), which
+    # this process makes while the kernel boots
     with theme_kernel(tmp_dir, warm=[s for s, rec in plan.items() if rec is None]) as kernel:
+        from osservatorio.publishing import report
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as renderer:
             try:
                 renderer.submit(report.exporter)  # nbconvert's import and templates, while the kernel boots
