@@ -15,6 +15,7 @@ renamed into place, so readers never see a part of a file.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from datetime import datetime, timezone
@@ -191,18 +192,47 @@ def _cell(x):
     return x
 
 
+TRANSFER_FILES = ("trasferibilita.csv", "trasferibilita.xlsx")
+TRANSFER_PACKAGES = ("pandas", "numpy", "XlsxWriter")
+
+
+def transfer_cache_root() -> Path:
+    """``outputs/.cache/transfer``: the pooled lists of each set of themes' lists."""
+    return paths.cache_dir() / "transfer"
+
+
+def transfer_key(parts: list[tuple[str, Path]], lang: str) -> str:
+    """What the pooled lists' bytes depend on: each theme's list (its name and SHA-256, in
+    order), the language, the findings schema and the library (labels included)."""
+    from osservatorio.data.cache import code_hash
+    from osservatorio.data.sources import file_sha256
+    from osservatorio.running.provenance import library_hash
+
+    record = {"lang": lang, "schema": SCHEMA_VERSION, "lib": library_hash(),
+              "packages": code_hash((), TRANSFER_PACKAGES), "parts": [[theme, file_sha256(f)] for theme, f in parts]}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
 def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
-    """Pool each theme's trasferibilita.csv into outputs/findings/trasferibilita.{csv,xlsx}."""
-    parts = []
-    for e in entries:
-        run_dir = e.get("run_dir")
-        if run_dir is not None and (run_dir / "trasferibilita.csv").is_file():
-            parts.append(pd.read_csv(run_dir / "trasferibilita.csv", dtype={"codice": str}))
+    """Pool each theme's trasferibilita.csv into outputs/findings/trasferibilita.{csv,xlsx}.
+
+    The pooled files are cached by ``transfer_key`` (checked against their SHA-256 on
+    every read, as the workbook cache): a site rebuilt after a run that changed no theme's
+    list copies them instead of reading, neutralising and writing some 50,000 rows again."""
+    from osservatorio.data.cache import read_file_entry, write_file_entry
+
+    parts = [(e["theme"], e["run_dir"] / "trasferibilita.csv") for e in entries
+             if e.get("run_dir") is not None and (e["run_dir"] / "trasferibilita.csv").is_file()]
     if not parts:
         return {}
-    pooled = pd.concat(parts, ignore_index=True)
-    pooled.insert(0, "schema_version", SCHEMA_VERSION)
     out_dir = paths.findings_dir()
+    key = transfer_key(parts, lang)
+    cached = {name: read_file_entry(transfer_cache_root(), key, name) for name in TRANSFER_FILES}
+    if all(data is not None for data in cached.values()):
+        return {label: atomic_write(out_dir / name, lambda p, data=cached[name]: p.write_bytes(data))
+                for label, name in zip(("transfer_csv", "transfer_xlsx"), TRANSFER_FILES)}
+    pooled = pd.concat([pd.read_csv(f, dtype={"codice": str}) for _, f in parts], ignore_index=True)
+    pooled.insert(0, "schema_version", SCHEMA_VERSION)
 
     def xlsx(p: Path) -> None:
         sheets: dict[str, pd.DataFrame] = {}
@@ -214,8 +244,10 @@ def write_transfer_lists(entries: list[dict], lang: str) -> dict[str, Path]:
                                                                                for c in cols]})
         write_xlsx(p, sheets)
 
-    return {"transfer_csv": atomic_write(out_dir / "trasferibilita.csv", lambda p: write_csv(pooled, p)),
-            "transfer_xlsx": atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}
+    written = {"transfer_csv": atomic_write(out_dir / "trasferibilita.csv", lambda p: write_csv(pooled, p)),
+               "transfer_xlsx": atomic_write(out_dir / "trasferibilita.xlsx", xlsx)}
+    write_file_entry(transfer_cache_root(), key, {name: (out_dir / name).read_bytes() for name in TRANSFER_FILES})
+    return written
 
 
 # --- pages -------------------------------------------------------------------------
