@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from osservatorio.data import reference
-from osservatorio.data.schemas import SEZIONI_RUNTS, TIPI_ATTO, TIPI_FINANZA
+from osservatorio.data.schemas import SEZIONI_RUNTS, TIPI_FINANZA
 from osservatorio.data.demo_themes import THEMES, ThemeOutcome
 from osservatorio.exceptions import InputError
 
