@@ -99,3 +99,20 @@ def test_interactive_notebook_with_overrides_equals_a_batch_run(fresh_project):
     assert interactive["headline"] == ran["headline"] and interactive["pretrend"] == ran["pretrend"]
     assert ran["headline"]["n_clusters"] == 20 and ran["theme_options"]["overrides"] == CHANGED
     assert interactive["options"] == ran["options"]
+
+
+def test_one_table_alone_equals_the_same_table_of_a_full_load(fresh_project, tmp_path, monkeypatch):
+    from osservatorio.data import sources as sources_module
+
+    alone = open_stage("coprogettazione-anziani", tmp_path / "a")
+    loads = []
+    real = sources_module.load_sources
+    monkeypatch.setattr("osservatorio.running.stage.load_sources",
+                        lambda *a, **k: (loads.append(k.get("tables")), real(*a, **k))[1])
+    for name in ("pilot", "ambiti", "pilot"):
+        got = alone.table(name)
+        pd.testing.assert_frame_equal(got, real(paths.sources_dir("demo"))[name], check_exact=True)
+    assert loads == [["pilot"], ["ambiti"]]  # each table once, alone
+    full = open_stage("coprogettazione-anziani", tmp_path / "b")
+    full.sources  # noqa: B018 - loaded first: table() reads from it
+    assert full.table("pilot") is full.sources["pilot"] and loads[-1] is None

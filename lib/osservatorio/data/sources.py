@@ -98,7 +98,7 @@ def load_sources(folder: Path, tables: list[str] | None = None, cache: bool = Tr
         coded[table].note = problems.notes.get(str(files[table]))
         if root and table in keys:
             store_cached_table(root, table, keys[table], files[table], coded[table])
-    if root and len(keys) == len(files):
+    if root and tables is None and len(keys) == len(files):  # a full load: what the next stage will ask
         _LAST_LOAD.update(key=memo_key, coded={t: coded[t].copy() for t in files})
     return assemble_sources(folder, files, {t: coded[t] for t in files})
 

@@ -42,6 +42,7 @@ class StageContext:
     run_dir: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     interactive: bool = False
+    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def lang(self) -> str:
@@ -62,6 +63,16 @@ class StageContext:
     @functools.cached_property
     def sources(self) -> Sources:
         return load_sources(paths.sources_dir(self.theme.data_source))
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One source table, validated: from ``sources`` when the stage loaded them all,
+        else loaded alone (a stage that needs only the pilots does not load and check
+        the other five tables)."""
+        if "sources" in self.__dict__:
+            return self.sources[name]
+        if name not in self._tables:
+            self._tables[name] = load_sources(paths.sources_dir(self.theme.data_source), tables=[name])[name]
+        return self._tables[name]
 
     def panel(self) -> pd.DataFrame:
         """The analysis panel, from the run folder if an earlier stage wrote it (the folder

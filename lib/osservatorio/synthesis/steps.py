@@ -161,7 +161,7 @@ def evidence(ctx: StageContext, pooled: dict | None = None) -> dict:
 
 
 def _costs(ctx: StageContext) -> tuple[float | None, int | None]:
-    p = ctx.sources["pilot"]
+    p = ctx.table("pilot")
     p = p[p["tema"] == ctx.theme.pilot_tema]
     cost = float(p["costo_euro"].sum()) if p["costo_euro"].notna().any() else None
     ben = int(p["beneficiari"].sum()) if p["beneficiari"].notna().any() else None
@@ -274,7 +274,7 @@ def _unit_context(ctx: StageContext, panel: pd.DataFrame) -> pd.DataFrame:
             extra = ind[["codice_istat", "comune", "ets_per_10000"]].rename(columns={"codice_istat": "unit"})
             units = units.drop(columns="nome").merge(extra.rename(columns={"comune": "nome"}), on="unit", how="left")
         else:
-            amb = ctx.sources["ambiti"][["codice_istat", th.unit_level]].drop_duplicates("codice_istat")
+            amb = ctx.table("ambiti")[["codice_istat", th.unit_level]].drop_duplicates("codice_istat")
             j = ind[["codice_istat", "ets_n", "popolazione"]].merge(amb, on="codice_istat")
             g = j.groupby(th.unit_level)[["ets_n", "popolazione"]].sum()
             ets = (1e4 * g["ets_n"] / g["popolazione"]).rename("ets_per_10000").reset_index()
