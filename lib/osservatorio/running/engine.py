@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from queue import Empty
 
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -37,19 +38,21 @@ class StageExecutionManager(NotebookExecutionManager):
         if not self._in_cell_hook:  # papermill's cell_start and cell_complete end with a save
             super().save(**kwargs)
 
-    def cell_start(self, cell, cell_index=None, **kwargs):
+    @contextmanager
+    def _without_saving(self):
         self._in_cell_hook = True
         try:
-            super().cell_start(cell, cell_index, **kwargs)
+            yield
         finally:
             self._in_cell_hook = False
 
+    def cell_start(self, cell, cell_index=None, **kwargs):
+        with self._without_saving():
+            super().cell_start(cell, cell_index, **kwargs)
+
     def cell_complete(self, cell, cell_index=None, **kwargs):
-        self._in_cell_hook = True
-        try:
+        with self._without_saving():
             super().cell_complete(cell, cell_index, **kwargs)
-        finally:
-            self._in_cell_hook = False
         self.autosave_cell()
 
 
@@ -91,22 +94,22 @@ class ReadyKernelClient(BlockingKernelClient):
                 raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
 
     def _reply_to(self, msg_id: str, timeout: float):
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                msg = self.get_shell_msg(timeout=max(0.0, end - time.monotonic()))
-            except Empty:
-                return None
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
+        return _first(self.get_shell_msg, timeout, lambda msg: msg["parent_header"].get("msg_id") == msg_id)
 
     def _idle_after(self, msg_id: str) -> bool:
-        end = time.monotonic() + IOPUB_PROBE_S
-        while True:
-            try:
-                msg = self.get_iopub_msg(timeout=max(0.0, end - time.monotonic()))
-            except Empty:
-                return False
-            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
-                    and msg["content"].get("execution_state") == "idle"):
-                return True
+        return _first(self.get_iopub_msg, IOPUB_PROBE_S,
+                      lambda msg: (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                                   and msg["content"].get("execution_state") == "idle")) is not None
+
+
+def _first(get, timeout: float, wanted):
+    """The first message ``get`` returns within ``timeout`` seconds for which ``wanted``
+    is true (others are dropped), or None."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            msg = get(timeout=max(0.0, end - time.monotonic()))
+        except Empty:
+            return None
+        if wanted(msg):
+            return msg
