@@ -45,8 +45,6 @@ class Sources:
         return self.tables[name]
 
 
-
-
 def validate_table(table: str, path: Path) -> tuple[pd.DataFrame, Failures]:
     """Read and validate one file: the table (numbers as float64) and its failures (none
     when valid; ``notes`` says how the file was read when worth saying)."""
@@ -276,7 +274,3 @@ def _group_report(bad: pd.DataFrame) -> pd.DataFrame:
     out = g.agg(righe=lambda r: ", ".join(map(str, list(r)[:10])) + (" ..." if len(r) > 10 else ""),
                 n_righe="size").reset_index()
     return out[REPORT_COLUMNS].replace({"": None})
-
-
-
-
