@@ -312,8 +312,11 @@ def lab_server(fresh_project, tmp_path):
     shutil.copytree(REPO / "lib", fresh_project / "lib", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     env["PYTHONPATH"] = str(fresh_project / "lib")
     log = open(tmp_path / "lab.log", "w")
+    # SIGINT as in a terminal: a suite started in the background (``cmd &`` in a script)
+    # ignores it, and children inherit that, so Ctrl-C would never reach the command
     proc = subprocess.Popen([str(Path(sys.executable).parent / "osservatorio"), "lab", THEME, "30", "--no-browser",
-                             "--port", str(port)], env=env, cwd=fresh_project, stdout=log, stderr=subprocess.STDOUT)
+                             "--port", str(port)], env=env, cwd=fresh_project, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_server(proc, f"{base}/api/status?token={env['JUPYTER_TOKEN']}")
