@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.exceptions import EstimationError, InputError
 
@@ -112,14 +112,14 @@ def comparative_its(data: pd.DataFrame, outcome: str, unit: str, time: str, coho
             continue
         draws.append(statistic(mult)[0])
     se = np.asarray(draws).std(axis=0, ddof=1)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = dist.norm.ppf(0.5 + level / 2)
     coef = solve @ gap
     series = pd.DataFrame({"e": e, "gap": gap, "fitted": X @ coef, "counterfactual": X[:, :2] @ coef[:2]})
     how = (f"bootstrap over {n_clusters} clusters ({n_boot} replications, seed {seed}); "
            "normal interval with the bootstrap standard error")
 
     def result(i: int, what: str) -> EffectResult:
-        p = float(2 * stats.norm.sf(abs(est[i] / se[i]))) if se[i] > 0 else float("nan")
+        p = float(2 * dist.norm.sf(abs(est[i] / se[i]))) if se[i] > 0 else float("nan")
         return EffectResult(estimate=float(est[i]), se=float(se[i]), ci_low=float(est[i] - z * se[i]),
                             ci_high=float(est[i] + z * se[i]), p_value=p, n_obs=int(Y.size),
                             n_clusters=int(n_clusters), n_treated=int((~control).sum()),

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.evaluate.twfe import coef_table, describe_inference, fit_absorbed, twfe
 from osservatorio.exceptions import EstimationError, InputError
@@ -255,5 +255,5 @@ def _wald(beta: np.ndarray, vcov: np.ndarray, df: int, idx: list[int],
     w = float(b @ np.linalg.solve(vcov[np.ix_(idx, idx)], b))
     q = len(idx)
     return PretrendTest(statistic=w / q, df_num=q, df_den=int(df),
-                        p_value=float(stats.f.sf(w / q, q, df)),
+                        p_value=float(dist.f.sf(w / q, q, df)),
                         terms=[periods[j] for j in idx])

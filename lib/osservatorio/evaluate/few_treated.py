@@ -28,8 +28,8 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
+from osservatorio import distributions as dist
 from osservatorio.evaluate.covariance import is_nested, vcov_crv1
 from osservatorio.evaluate.demean import demean
 from osservatorio.evaluate.results import EffectResult
@@ -117,7 +117,7 @@ def wild_cluster_bootstrap(
         n_obs=int(panel.y.size), n_clusters=panel.n_clusters, n_treated=int(treated_units.size),
         n_control=n_units - int(treated_units.size), method="TWFE DiD (unit + time FE)",
         inference=inference, level=level,
-        extra={"t_stat": t_crv1, "p_value_crv1": float(2 * stats.t.sf(abs(t_crv1), panel.df)),
+        extra={"t_stat": t_crv1, "p_value_crv1": float(2 * dist.t.sf(abs(t_crv1), panel.df)),
                "n_treated_clusters": int(treated_clusters.size), "n_boot": int(weights.shape[1]),
                "full_enumeration": full, "weights_type": weights_type,
                "impose_null": impose_null},
@@ -312,6 +312,8 @@ def _cross_cluster(x: np.ndarray, z: np.ndarray, g: np.ndarray, n_g: int,
 def _invert(p_at, estimate: float, scale: float, alpha: float,
             max_steps: int = 400) -> tuple[float, float]:
     """Bounds of ``{b : p_at(b) > alpha}`` nearest to ``estimate`` on each side."""
+    from scipy import optimize  # imported when used: with scipy.spatial, 0.4 s
+
     bounds = []
     for sign in (-1.0, 1.0):
         inner, step, outer = estimate, 0.25 * scale, None

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.exceptions import EstimationError, InputError
 
 _FIELDS = ("estimate", "se", "ci_low", "ci_high", "p_value", "n_obs", "n_clusters")
@@ -84,7 +84,7 @@ def equality_test(estimates, ses) -> EqualityTest:
     pooled = float(np.sum(w * b) / np.sum(w))
     q = float(np.sum(w * (b - pooled) ** 2))
     df = b.size - 1
-    return EqualityTest(statistic=q, df=df, p_value=float(stats.chi2.sf(q, df)),
+    return EqualityTest(statistic=q, df=df, p_value=float(dist.chi2.sf(q, df)),
                         n_groups=int(b.size))
 
 

@@ -30,8 +30,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.evaluate import staggered_aggregate as agg
 from osservatorio.evaluate.staggered_cells import Panel, cell_estimate, control_rows
 from osservatorio.exceptions import EstimationError, InputError
@@ -183,7 +183,7 @@ def wild_bootstrap_pretrend(
     return {
         "statistic": w, "df": int(len(comp.leads)),
         "p_value": float(np.mean(min_star <= min(p_w, p_m) * (1 + _TIE_RTOL))),
-        "p_value_wald": p_w, "p_value_chi2": float(stats.chi2.sf(w, len(comp.leads))),
+        "p_value_wald": p_w, "p_value_chi2": float(dist.chi2.sf(w, len(comp.leads))),
         "mean_lead": float(theta.mean()), "t_mean_lead": mt, "p_value_mean_lead": p_m,
         "sup_t": sup, "p_value_sup_t": _upper_p(sup_star, sup),
         "leads": comp.leads.tolist(), "estimates": theta.tolist(),

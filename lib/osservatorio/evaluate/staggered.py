@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.evaluate import staggered_aggregate as agg
 from osservatorio.evaluate.multiplier import (
     BOOT_WEIGHTS,
@@ -213,18 +213,17 @@ def _wald(att: np.ndarray, vcov: np.ndarray) -> dict[str, float]:
     proj = eigvec[:, keep].T @ att
     stat = float(np.sum(proj**2 / eigval[keep]))
     dof = int(keep.sum())
-    return {"statistic": stat, "df": dof, "p_value": float(stats.chi2.sf(stat, dof))}
+    return {"statistic": stat, "df": dof, "p_value": float(dist.chi2.sf(stat, dof))}
 
 
 def _critical(level: float, df: int | None) -> float:
     """Two-sided critical value: normal, or t(df) when clustered above the unit."""
     q = 0.5 + level / 2
-    return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+    return float(dist.norm.ppf(q) if df is None else dist.t.ppf(q, df))
 
 
 def _two_sided_p(tstat: np.ndarray, df: int | None) -> np.ndarray:
-    ref = stats.norm if df is None else stats.t(df)
-    return 2 * ref.sf(np.abs(tstat))
+    return 2 * (dist.norm.sf(np.abs(tstat)) if df is None else dist.t.sf(np.abs(tstat), df))
 
 
 def _add_inference(frame: pd.DataFrame, col: str, z: float, df: int | None = None) -> pd.DataFrame:

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.exceptions import EstimationError, InputError
@@ -149,6 +148,8 @@ def simplex_least_squares(a: np.ndarray, B: np.ndarray) -> np.ndarray:
     donors whose gradient violates optimality), so the result is exact up to rounding.
     SLSQP is the fallback if the refinement does not settle.
     """
+    from scipy import optimize  # imported when used: with scipy.spatial, 0.4 s
+
     B = np.asarray(B, dtype=float)
     a = np.asarray(a, dtype=float)
     J = B.shape[1]
@@ -224,6 +225,8 @@ def _fit_one(wide: pd.DataFrame, pred: pd.DataFrame | None, target: object, dono
 def _nested_weights(pred: pd.DataFrame, target: object, donors: list, z1: np.ndarray,
                     z0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Abadie's nested problem with diagonal V chosen to minimise pre-period MSPE."""
+    from scipy import optimize  # imported when used: with scipy.spatial, 0.4 s
+
     sd = pred.std(axis=1, ddof=1).replace(0, 1.0)
     X = pred.divide(sd, axis=0)
     X1 = X[target].to_numpy(float)

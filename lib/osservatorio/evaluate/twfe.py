@@ -23,8 +23,8 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.evaluate.covariance import Vcov, is_nested, vcov_crv1, vcov_hc1, vcov_iid
 from osservatorio.evaluate.demean import demean, single_blas_thread, singleton_mask
 from osservatorio.evaluate.results import EffectResult
@@ -258,10 +258,10 @@ def coef_table(names: list[str], beta: np.ndarray, vcov: Vcov, level: float) -> 
     """Coefficient table with t-based p-values and intervals on ``vcov.df`` df."""
     se = np.sqrt(np.diag(vcov.matrix))
     tstat = beta / se
-    crit = stats.t.ppf(0.5 + level / 2, vcov.df)
+    crit = dist.t.ppf(0.5 + level / 2, vcov.df)
     return pd.DataFrame({
         "term": names, "estimate": beta, "se": se, "t": tstat,
-        "p_value": 2 * stats.t.sf(np.abs(tstat), vcov.df),
+        "p_value": 2 * dist.t.sf(np.abs(tstat), vcov.df),
         "ci_low": beta - crit * se, "ci_high": beta + crit * se,
     })
 

@@ -23,7 +23,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+
+from osservatorio import distributions as dist
 
 PowerDesign = Literal["post", "did"]
 
@@ -88,11 +89,13 @@ def standard_error(sigma2: float, icc: float, n_t: int, n_c: int, m_post: int, m
 
 def power_from_se(effect: float | np.ndarray, se: float, df: float, alpha: float = 0.05) -> np.ndarray:
     """Two-sided power of a t test for ``effect`` with standard error ``se``."""
-    crit = stats.t.ppf(1 - alpha / 2, df)
+    from scipy import stats  # the noncentral t (not in osservatorio.distributions); a second of imports
+
+    crit = dist.t.ppf(1 - alpha / 2, df)
     ncp = np.asarray(effect, float) / se
     out = stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp)
     # scipy's noncentral t returns NaN far in the tail (tiny df, huge ncp): use the normal shift there
-    approx = stats.norm.sf(crit - ncp) + stats.norm.cdf(-crit - ncp)
+    approx = dist.norm.sf(crit - ncp) + dist.norm.cdf(-crit - ncp)
     return np.where(np.isnan(out), approx, out)
 
 
@@ -107,6 +110,8 @@ def mde(sigma2: float, icc: float, n_t: int, n_c: int, m_post: int, m_pre: int =
         alpha: float = 0.05, target_power: float = 0.8, df: float | None = None) -> float:
     """Smallest effect (outcome units, > 0) detected with ``target_power``, solved on the
     noncentral t (close to (t_{1-alpha/2} + t_{power}) * SE)."""
+    from scipy import optimize  # imported when used: with scipy.spatial, 0.4 s
+
     se = standard_error(sigma2, icc, n_t, n_c, m_post, m_pre, design)
     d = n_t + n_c - 2 if df is None else df
     if d <= 0:
@@ -114,7 +119,7 @@ def mde(sigma2: float, icc: float, n_t: int, n_c: int, m_post: int, m_pre: int =
     if se == 0:
         return 0.0  # no residual variance: any effect is detected
     f = lambda x: float(power_from_se(x, se, d, alpha)) - target_power  # noqa: E731
-    hi = se * (stats.t.ppf(1 - alpha / 2, d) + stats.t.ppf(target_power, d) + 1)
+    hi = se * (dist.t.ppf(1 - alpha / 2, d) + dist.t.ppf(target_power, d) + 1)
     while f(hi) < 0:
         hi *= 1.5
     return float(optimize.brentq(f, 1e-12 * se, hi, xtol=1e-12 * se))

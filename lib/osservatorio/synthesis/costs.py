@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.exceptions import InputError
 
 DRAWS: Final = 20_000
@@ -44,7 +44,7 @@ def _critical(level: float, df: float | None) -> float:
     if not 0 < level < 1:
         raise InputError(f"level must be between 0 and 1, got {level}")
     q = 0.5 + level / 2
-    return float(stats.norm.ppf(q) if df is None or math.isinf(df) else stats.t.ppf(q, df))
+    return float(dist.norm.ppf(q) if df is None or math.isinf(df) else dist.t.ppf(q, df))
 
 
 @dataclass(frozen=True)

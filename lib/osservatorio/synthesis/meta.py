@@ -21,8 +21,8 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
+from osservatorio import distributions as dist
 from osservatorio.exceptions import EstimationError, InputError
 
 Method = Literal["dl", "pm", "reml"]
@@ -182,9 +182,9 @@ def predict_effect(result: MetaResult, new_moderators=None) -> pd.DataFrame:
     if X.shape[1] != len(b):
         raise InputError(f"new_moderators encode {X.shape[1] - 1} terms, the fit has {len(b) - 1}")
     if result.knapp_hartung:
-        crit = float(stats.t.isf((1 - result.level) / 2, result.df))
+        crit = float(dist.t.isf((1 - result.level) / 2, result.df))
     else:
-        crit = float(stats.norm.isf((1 - result.level) / 2))
+        crit = float(dist.norm.isf((1 - result.level) / 2))
     pred = X @ b
     var = np.einsum("ij,jk,ik->i", X, vb, X)
     se = np.sqrt(var)
@@ -327,6 +327,8 @@ def _reml_loglik(y, v, X, t: float) -> float:
 
 def _root_from_zero(f, y) -> float:
     """Smallest-bracket root of a decreasing estimating function on [0, inf); 0 if f(0)<=0."""
+    from scipy import optimize  # imported when used: with scipy.spatial, 0.4 s
+
     if f(0.0) <= 0:
         return 0.0
     hi = max(1.0, 10 * float(np.var(y)))
@@ -353,13 +355,13 @@ def _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung, pi_type) -> dict
         s2 = float(np.sum(w * (y - X @ b) ** 2) / (k - p))
         vb = vb * s2
         df = k - p
-        crit = float(stats.t.isf((1 - level) / 2, df))
+        crit = float(dist.t.isf((1 - level) / 2, df))
     else:
         df = None
-        crit = float(stats.norm.isf((1 - level) / 2))
+        crit = float(dist.norm.isf((1 - level) / 2))
     se = np.sqrt(np.diag(vb))
     zval = b / se
-    pval = 2 * (stats.t.sf(np.abs(zval), df) if knapp_hartung else stats.norm.sf(np.abs(zval)))
+    pval = 2 * (dist.t.sf(np.abs(zval), df) if knapp_hartung else dist.norm.sf(np.abs(zval)))
     coefs = pd.DataFrame(
         {"estimate": b, "se": se, "z": zval, "p_value": pval,
          "ci_low": b - crit * se, "ci_high": b + crit * se},
@@ -380,9 +382,9 @@ def _fit_given_tau2(y, v, X, names, tau2, level, knapp_hartung, pi_type) -> dict
 def _pi_crit(crit: float, pi_type: str, level: float, k: int, p: int) -> float:
     """Critical value of the prediction interval (metafor's pi.type)."""
     if pi_type == "t":
-        return float(stats.t.isf((1 - level) / 2, k - p))
+        return float(dist.t.isf((1 - level) / 2, k - p))
     if pi_type == "riley":
-        return float(stats.t.isf((1 - level) / 2, max(1, k - p - 1)))
+        return float(dist.t.isf((1 - level) / 2, max(1, k - p - 1)))
     return crit
 
 
@@ -400,7 +402,7 @@ def _heterogeneity(y, v, X, tau2, level) -> dict:
     vt = (k - p) / np.trace(P0)
     lo, hi = _tau2_qprofile_ci(y, v, X, level)
     return {
-        "q": q, "q_df": k - p, "q_p_value": float(stats.chi2.sf(q, k - p)),
+        "q": q, "q_df": k - p, "q_p_value": float(dist.chi2.sf(q, k - p)),
         "i2": float(max(0.0, tau2 / (vt + tau2))), "h2": float(tau2 / vt + 1),
         "tau2_ci_low": lo, "tau2_ci_high": hi,
         "i2_ci_low": lo / (vt + lo), "i2_ci_high": hi / (vt + hi),
@@ -415,8 +417,8 @@ def _tau2_qprofile_ci(y, v, X, level) -> tuple[float, float]:
     def gen_q(t: float) -> float:
         return float(y @ _p_matrix(X, 1 / (v + t)) @ y)
 
-    crit_u = float(stats.chi2.isf((1 - level) / 2, k - p))
-    crit_l = float(stats.chi2.ppf((1 - level) / 2, k - p))
+    crit_u = float(dist.chi2.isf((1 - level) / 2, k - p))
+    crit_l = float(dist.chi2.ppf((1 - level) / 2, k - p))
     lo = _root_from_zero(lambda t: gen_q(t) - crit_u, y)
     hi = _root_from_zero(lambda t: gen_q(t) - crit_l, y)
     return lo, hi
@@ -429,7 +431,7 @@ def _moderator_test(b, vb, df_resid: int, knapp_hartung: bool) -> dict:
     qm = float(bm @ np.linalg.solve(vb[1:, 1:], bm))
     if knapp_hartung:
         qm /= m
-        p = float(stats.f.sf(qm, m, df_resid))
+        p = float(dist.f.sf(qm, m, df_resid))
     else:
-        p = float(stats.chi2.sf(qm, m))
+        p = float(dist.chi2.sf(qm, m))
     return {"qm": qm, "qm_df": m, "qm_p_value": p}

@@ -41,8 +41,8 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from osservatorio import distributions as dist
 from osservatorio.exceptions import EstimationError, InputError
 from osservatorio.synthesis.meta import MetaResult, Method, meta_analysis, predict_effect
 
@@ -206,7 +206,7 @@ def subgroup_effects(sites: pd.DataFrame, by: str, method: Method = "reml",
 
     Returns livello, k (sites), n_units (treated units), estimate, ci_low, ci_high.
     """
-    z = float(stats.norm.isf((1 - level) / 2))
+    z = float(dist.norm.isf((1 - level) / 2))
     rows = []
     for lev, part in sites.groupby(by, sort=True, observed=True):
         if len(part) >= 2:
@@ -239,7 +239,7 @@ def benefit_probability(pred, se, tau2: float, df: float, side: Side) -> np.ndar
         raise InputError(f"side must be one of {get_args(Side)}, got {side!r}")
     scale = np.sqrt(np.asarray(se, dtype=float) ** 2 + tau2)
     zs = np.asarray(pred, dtype=float) / scale
-    cdf = stats.norm.cdf(zs) if np.isinf(df) else stats.t.cdf(zs, df)
+    cdf = dist.norm.cdf(zs) if np.isinf(df) else dist.t.cdf(zs, df)
     return cdf if side == "higher" else 1 - cdf
 
 
@@ -265,7 +265,7 @@ def context_distance(candidates: pd.DataFrame, sites: pd.DataFrame, scale: pd.Se
 
 def worked_mask(sites: pd.DataFrame, higher_is_better: bool, level: float = 0.95) -> np.ndarray:
     """Sites whose own confidence interval lies entirely on the good side of zero."""
-    z = float(stats.norm.isf((1 - level) / 2))
+    z = float(dist.norm.isf((1 - level) / 2))
     lo = sites["estimate"] - z * sites["se"]
     hi = sites["estimate"] + z * sites["se"]
     return (lo > 0).to_numpy() if higher_is_better else (hi < 0).to_numpy()
