@@ -126,3 +126,29 @@ def test_bad_source_files_exit_2_each_named_in_one_line(fresh_project):
         assert len(lines) == 5
     after = _files(outputs) if outputs.exists() else {}
     assert {k: v for k, v in after.items() if not k.startswith(".cache")} == before
+
+
+@pytest.mark.parametrize(("args", "code"), [(["themes"], 0), (["run", "no-such-theme"], 2), (["no-such-command"], 2)])
+def test_the_command_exits_with_its_code_after_the_atexit_handlers_and_with_its_output(fresh_project, tmp_path,
+                                                                                      args, code):
+    # main() ends the process with os._exit (no interpreter teardown): the exit code, the
+    # atexit handlers and everything printed must survive it, also through a pipe
+    marker = tmp_path / "atexit-ran"
+    script = ("import atexit, sys; from osservatorio import cli; "
+              f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes')); "
+              f"sys.argv = ['osservatorio', *{args!r}]; cli.main()")
+    env = {**os.environ, "OSSERVATORIO_ROOT": str(fresh_project), "COLUMNS": "250"}
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == code, res.stderr
+    assert marker.read_text() == "yes"
+    if code == 0:
+        assert "coprogettazione-anziani" in res.stdout and res.stdout.rstrip().endswith("┘")  # the whole table
+    else:
+        assert res.stderr.strip()
+
+
+def test_the_installed_command_is_main():
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["osservatorio"] == "osservatorio.cli:main"
