@@ -27,3 +27,15 @@ def test_a_run_decides_and_starts_its_kernel_before_importing_pandas():
             "assert 'pandas' not in sys.modules, 'pandas imported'\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_kernel_imports_of_every_stage_leave_out_scipy_stats_statsmodels_and_optimize():
+    """What a stage kernel imports while booting (runner.warm_imports) skips the packages
+    only some estimators need (about 1.5 s): they are imported where used."""
+    from osservatorio.running.runner import STAGE_MODULES, warm_imports
+
+    code = (warm_imports(list(STAGE_MODULES)) + "\nimport sys\n"
+            "heavy = [m for m in ('scipy.stats', 'statsmodels', 'scipy.optimize') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
