@@ -82,6 +82,20 @@ FINANZA = [  # id, comune, tipo, data_avvio, importo_euro, metrica_esito
     ("F-2", "035033", "titoli di solidarietà", "2020-09-01", 300000.0, None),
     ("F-3", "075096", "social lending", "2022-03-15", 25000.0, None),
 ]
+# The contract terms of the social impact bond F-1 (the others have none): capitale_euro,
+# soglia_esito (gain in the outcome's unit that triggers payment), prezzo_unitario_euro (per unit
+# of outcome), tetto_euro, durata_anni, unita_per_effetto (units of outcome per unit of gain), pagatore
+CONTRATTI = {"F-1": (1250000.0, 2.0, 900.0, 1600000.0, 4, 450.0, "comune")}
+CONTRACT_COLUMNS = ["capitale_euro", "soglia_esito", "prezzo_unitario_euro", "tetto_euro", "durata_anni",
+                    "unita_per_effetto", "pagatore"]
+COSTI = [  # id_pilota, anno, voce, importo_euro, fonte, beneficiari (one number per pilot and year)
+    ("P-1", 2020, "personale", 42000, "comune", 110), ("P-1", 2020, "servizi", 12000, "fondazione", 110),
+    ("P-1", 2020, "coordinamento", 6000, "comune", None), ("P-1", 2021, "personale", 44000, "comune", 130),
+    ("P-1", 2021, "servizi", 10000, "regione", 130), ("P-1", 2021, "valutazione", 6000, "fondazione", None),
+    ("P-2", 2020, "personale", 20000, "comune", 35), ("P-2", 2021, "personale", 21000, "comune", 25),
+    ("P-2", 2021, "coordinamento", 4000, "PNRR", None),
+    ("P-3", 2022, "servizi", 18000, "comune", 30), ("P-3", 2023, "servizi", 12000, "fondi UE", 20),
+]
 
 PILOT = [  # id_pilota, tema, comune, data_avvio, pratica, costo_euro, beneficiari
     ("P-1", "esempio", "037006", "2020-02-10", "Co-progettazione dell'assistenza domiciliare", 120000, 240),
@@ -136,9 +150,13 @@ def write_codes(folder: Path) -> None:
     pd.DataFrame([(i, c, NAME_OFFICIAL[c], t, d, tema, p, imp) for i, c, t, d, tema, p, imp in ATTI],
                  columns=["id_atto", "codice_istat", "comune", "tipo", "data", "tema", "enti_partner",
                           "importo_euro"]).to_csv(folder / "atti_amministrazione_condivisa.csv", index=False)
-    pd.DataFrame([(i, c, NAME_OFFICIAL[c], t, d, imp, m) for i, c, t, d, imp, m in FINANZA],
+    pd.DataFrame([(i, c, NAME_OFFICIAL[c], t, d, imp, m, *CONTRATTI.get(i, (None,) * 7))
+                  for i, c, t, d, imp, m in FINANZA],
                  columns=["id", "codice_istat", "comune", "tipo", "data_avvio", "importo_euro",
-                          "metrica_esito"]).to_csv(folder / "strumenti_finanza_sociale.csv", index=False)
+                          "metrica_esito", *CONTRACT_COLUMNS]).to_csv(folder / "strumenti_finanza_sociale.csv",
+                                                                     index=False)
+    pd.DataFrame(COSTI, columns=["id_pilota", "anno", "voce", "importo_euro", "fonte", "beneficiari"]).astype(
+        {"beneficiari": "Int64"}).to_csv(folder / "costi_pilota.csv", index=False)
     pd.DataFrame([(i, tema, c, NAME_OFFICIAL[c], d, p, cost, b) for i, tema, c, d, p, cost, b in PILOT],
                  columns=["id_pilota", "tema", "codice_istat", "comune", "data_avvio", "pratica", "costo_euro",
                           "beneficiari"]).to_csv(folder / "pilot.csv", index=False)
@@ -162,9 +180,14 @@ def write_names(folder: Path) -> None:
     pd.DataFrame(atti, columns=["ID atto", "Comune", "Provincia", "Tipo", "Data", "Tema", "Enti partner",
                                 "Importo euro"]).to_csv(folder / "atti_amministrazione_condivisa.csv", index=False,
                                                         sep=";")
-    pd.DataFrame([(i, NAME[c], PROV[c], t, _it_date(d), _it_number(imp), m) for i, c, t, d, imp, m in FINANZA],
-                 columns=["id", "comune", "provincia", "tipo", "data_avvio", "importo_euro", "metrica_esito"]
-                 ).to_csv(folder / "strumenti_finanza_sociale.csv", index=False, sep=";")
+    pd.DataFrame([(i, NAME[c], PROV[c], t, _it_date(d), _it_number(imp), m,
+                   *[_it_number(v) if isinstance(v, float) else v for v in CONTRATTI.get(i, (None,) * 7)])
+                  for i, c, t, d, imp, m in FINANZA],
+                 columns=["id", "comune", "provincia", "tipo", "data_avvio", "importo_euro", "metrica_esito",
+                          *CONTRACT_COLUMNS]).to_csv(folder / "strumenti_finanza_sociale.csv", index=False, sep=";")
+    # Costs as a finance office keeps them: a workbook, Italian headers, one sheet.
+    pd.DataFrame(COSTI, columns=["ID pilota", "Anno", "Voce", "Importo euro", "Fonte", "Beneficiari"]).astype(
+        {"Beneficiari": "Int64"}).to_excel(folder / "costi_pilota.xlsx", index=False)
     pd.DataFrame([(i, tema, NAME[c], PROV[c], pd.Timestamp(d), p, cost, b) for i, tema, c, d, p, cost, b in PILOT],
                  columns=["id_pilota", "tema", "comune", "provincia", "data_avvio", "pratica", "costo_euro",
                           "beneficiari"]).to_excel(folder / "pilot.xlsx", index=False)

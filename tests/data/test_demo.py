@@ -29,8 +29,10 @@ COLUMNS = {
         "id_atto", "codice_istat", "comune", "tipo", "data", "tema", "enti_partner", "importo_euro",
     ],
     "strumenti_finanza_sociale": [
-        "id", "codice_istat", "comune", "tipo", "data_avvio", "importo_euro", "metrica_esito",
+        "id", "codice_istat", "comune", "tipo", "data_avvio", "importo_euro", "metrica_esito", "capitale_euro",
+        "soglia_esito", "prezzo_unitario_euro", "tetto_euro", "durata_anni", "unita_per_effetto", "pagatore",
     ],
+    "costi_pilota": ["id_pilota", "anno", "voce", "importo_euro", "fonte", "beneficiari"],
     "pilot": [
         "id_pilota", "tema", "codice_istat", "comune", "data_avvio", "pratica", "costo_euro", "beneficiari",
     ],
@@ -100,7 +102,7 @@ def test_files_and_columns(demo, tables, truth):
 
 
 def test_codes_are_six_digit_strings_of_real_comuni(tables, ref):
-    for name in COLUMNS:
+    for name in [n for n in COLUMNS if n != "costi_pilota"]:  # costs name pilots, not comuni
         col = "unita" if name == "esiti" else "codice_istat"
         codes = tables[name][col]
         assert codes.str.match(SIX).all(), name
@@ -320,3 +322,47 @@ def test_bad_seed_is_rejected(seed, tmp_path):
 
     with pytest.raises(InputError, match="seed"):
         generate_demo(tmp_path, seed=seed)
+
+
+def test_costs_add_up_to_each_pilot_and_contracts_belong_to_the_bonds(tables, truth):
+    def numbers(df, cols):
+        return df.assign(**{c: pd.to_numeric(df[c]) for c in cols})
+
+    costi = numbers(tables["costi_pilota"], ["anno", "importo_euro", "beneficiari"])
+    pilot = numbers(tables["pilot"], ["costo_euro"])
+    strumenti = numbers(tables["strumenti_finanza_sociale"], ["capitale_euro", "prezzo_unitario_euro",
+                                                              "unita_per_effetto"])
+    total = costi.groupby("id_pilota")["importo_euro"].sum().reindex(pilot["id_pilota"])
+    assert (total.to_numpy() == pilot["costo_euro"].to_numpy()).all()  # to the euro
+    assert costi.groupby(["id_pilota", "anno"])["beneficiari"].nunique().max() == 1
+    neet = pilot.loc[pilot["tema"] == "finanza-sociale-neet", "id_pilota"]
+    assert set(costi.loc[costi["id_pilota"].isin(neet), "fonte"]) == {"investitori privati"}
+    terms = ["capitale_euro", "soglia_esito", "prezzo_unitario_euro", "tetto_euro", "durata_anni",
+             "unita_per_effetto", "pagatore"]
+    sib = strumenti["tipo"] == "social impact bond"
+    given = strumenti[terms].replace("", np.nan).notna()
+    assert given[sib].all().all() and not given[~sib].any().any()
+    # the price repays the capital with 25% on top at a fall of 2 points
+    row = strumenti[sib].iloc[0]
+    assert row["prezzo_unitario_euro"] * row["unita_per_effetto"] * 2 == pytest.approx(1.25 * row["capitale_euro"],
+                                                                                     rel=1e-3)
+    # the true cost per unit of outcome: yearly cost of a treated unit's pilot over the true gain
+    for tid, th in truth["themes"].items():
+        ids = pilot.loc[pilot["tema"] == tid, "id_pilota"]
+        yearly = costi[costi["id_pilota"].isin(ids)].groupby(["id_pilota", "anno"])["importo_euro"].sum()
+        mean_yearly = yearly.groupby(level=0).mean().mean()
+        assert th["costo_medio_unita_anno_euro"] == pytest.approx(mean_yearly, abs=0.01)
+        gain = th["direzione_favorevole"] * th["att_simple"]
+        if gain == 0:
+            assert th["costo_per_unita_esito_euro"] is None
+        else:
+            assert th["costo_per_unita_esito_euro"] == pytest.approx(mean_yearly / gain, abs=0.01)  # cents
+    assert truth["themes"]["finanza-sociale-neet"]["contratto_prob_pagamento_vera"] == 0.0
+
+
+def test_good_direction_matches_the_theme_files():
+    from osservatorio.data.demo import GOOD_DIRECTION
+    from osservatorio.themes import load_theme
+
+    for tid, sign in GOOD_DIRECTION.items():
+        assert load_theme(tid).higher_is_better == (sign > 0), tid

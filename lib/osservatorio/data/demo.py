@@ -4,7 +4,10 @@
 
 - ``ambiti.csv``: a SYNTHETIC mapping comune -> ambito sociale -> distretto sanitario -> ASL;
 - ``enti_terzo_settore.csv``, ``atti_amministrazione_condivisa.csv``,
-  ``strumenti_finanza_sociale.csv``, ``pilot.csv``: synthetic registries and pilots;
+  ``strumenti_finanza_sociale.csv``, ``pilot.csv``: synthetic registries and pilots (the
+  social impact bonds of ``finanza-sociale-neet`` with their contract terms);
+- ``costi_pilota.csv``: each pilot's cost per year, item and funding source, adding up
+  to its ``costo_euro``, with the beneficiaries reached each year;
 - ``esiti.csv``: the outcomes of the six demo themes, one value per comune and period;
 - ``ground_truth.json``: the true effects, cohorts and treated units of each theme;
 - ``LEGGIMI.txt``: a note (Italian and English) that all of the above is synthetic.
@@ -59,11 +62,13 @@ FILES: Final = {
     "atti_amministrazione_condivisa": "atti_amministrazione_condivisa.csv",
     "strumenti_finanza_sociale": "strumenti_finanza_sociale.csv",
     "pilot": "pilot.csv",
+    "costi_pilota": "costi_pilota.csv",
     "esiti": "esiti.csv",
     "ground_truth": "ground_truth.json",
     "leggimi": "LEGGIMI.txt",
 }
-_STREAMS: Final = ["enti", "atti", "strumenti", "pilot", *THEMES]
+# new streams go at the end: SeedSequence.spawn gives the earlier children unchanged
+_STREAMS: Final = ["enti", "atti", "strumenti", "pilot", *THEMES, "costi", "contratti"]
 
 
 @dataclass(frozen=True)
@@ -138,10 +143,12 @@ def build_demo(seed: int = DEFAULT_SEED) -> DemoData:
         "ambiti": base[["codice_istat", "comune", "ambito_sociale", "distretto_sanitario", "asl"]],
         "enti_terzo_settore": enti,
         "atti_amministrazione_condivisa": make_atti(base, enti, themes, rng["atti"]),
-        "strumenti_finanza_sociale": make_strumenti(base, themes, rng["strumenti"]),
+        "strumenti_finanza_sociale": add_contracts(make_strumenti(base, themes, rng["strumenti"]), base,
+                                                   rng["contratti"]),
         "pilot": make_pilot(base, themes, rng["pilot"]),
         "esiti": _esiti(themes),
     }
+    tables["costi_pilota"] = make_costi(tables["pilot"], themes, rng["costi"])
     truth = {
         "synthetic": True,
         "seed": int(seed),
@@ -150,7 +157,7 @@ def build_demo(seed: int = DEFAULT_SEED) -> DemoData:
         "reference_year": reference.REFERENCE_YEAR,
         "excluded_comuni": excluded,
         "files": [f for key, f in FILES.items() if key != "ground_truth"],
-        "themes": {tid: th.truth for tid, th in themes.items()},
+        "themes": {tid: {**th.truth, **cost_truth(tid, th, tables)} for tid, th in themes.items()},
     }
     return DemoData(seed=int(seed), tables=tables, ground_truth=truth, themes=themes)
 
@@ -487,3 +494,98 @@ def make_pilot(base: pd.DataFrame, themes: dict[str, ThemeOutcome], rng: np.rand
     pilot = pd.concat(parts, ignore_index=True)
     pilot.insert(0, "id_pilota", [f"PIL-{i:05d}" for i in range(1, len(pilot) + 1)])
     return pilot
+
+
+# A pilot's money: the years it runs, what it pays for and who puts it in.
+COST_YEARS: Final = 3  # a pilot is funded for its first three years (from its start), to 2024 at the latest
+_VOCI_SHARE: Final = {"personale": 0.55, "servizi": 0.25, "coordinamento": 0.12, "valutazione": 0.08}
+_FONTI: Final = {  # theme: funding sources and their weights
+    "coprogettazione-anziani": {"comune": 0.6, "regione": 0.3, "fondazione": 0.1},
+    "patti-beni-comuni": {"comune": 0.8, "fondazione": 0.2},
+    "finanza-sociale-neet": {"investitori privati": 1.0},  # the bond's capital pays for the service
+    "case-comunita": {"PNRR": 0.6, "regione": 0.4},
+    "citta-pilota": {"comune": 0.5, "fondi UE": 0.5},
+    "cooperative-aree-interne": {"fondazione": 0.4, "regione": 0.3, "fondi UE": 0.3},
+}
+# +1 where a higher outcome is better, -1 where lower is (the themes' higher_is_better)
+GOOD_DIRECTION: Final = {"coprogettazione-anziani": 1, "patti-beni-comuni": 1, "finanza-sociale-neet": -1,
+                         "case-comunita": -1, "citta-pilota": 1, "cooperative-aree-interne": 1}
+
+
+def make_costi(pilot: pd.DataFrame, themes: dict[str, ThemeOutcome], rng: np.random.Generator) -> pd.DataFrame:
+    """One row per pilot, year, item (``_VOCI_SHARE``) and funding source: each pilot's
+    ``costo_euro`` spread over its first ``COST_YEARS`` years (to 2024) and items, each
+    item's money from one source drawn with the theme's weights (``_FONTI``); the rows of
+    a pilot add up to its ``costo_euro`` to the euro. Beneficiaries per year split the
+    pilot's ``beneficiari`` in proportion to the year's money."""
+    rows = []
+    voci = list(_VOCI_SHARE)
+    for p in pilot.itertuples(index=False):
+        start = int(str(p.data_avvio)[:4])
+        years = list(range(start, min(start + COST_YEARS, 2025))) or [start]
+        year_w = rng.dirichlet(np.full(len(years), 8.0))
+        item_w = rng.dirichlet(np.array([_VOCI_SHARE[v] for v in voci]) * 40, size=len(years))
+        amounts = float(p.costo_euro) * year_w[:, None] * item_w
+        cents = np.floor(amounts).astype("int64")
+        cents[-1, 0] += int(round(float(p.costo_euro))) - int(cents.sum())  # the rounding, to the last year's staff
+        fonti = list(_FONTI[p.tema])
+        source = rng.choice(len(fonti), size=(len(years), len(voci)), p=list(_FONTI[p.tema].values()))
+        ben = np.maximum(1, np.round(float(p.beneficiari) * year_w)).astype("int64")
+        for i, year in enumerate(years):
+            by_source: dict[tuple[str, str], int] = {}
+            for j, voce in enumerate(voci):
+                by_source[(voce, fonti[source[i, j]])] = by_source.get((voce, fonti[source[i, j]]), 0) + int(cents[i, j])
+            for (voce, fonte), amount in by_source.items():
+                rows.append((p.id_pilota, year, voce, float(amount), fonte, int(ben[i])))
+    out = pd.DataFrame(rows, columns=["id_pilota", "anno", "voce", "importo_euro", "fonte", "beneficiari"])
+    return out
+
+
+def add_contracts(strumenti: pd.DataFrame, base: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The contract terms of every social impact bond (``CONTRACT_COLUMNS``), none for the
+    other instruments: the bond's capital pays for the service; the comune pays at the
+    end (4 or 5 years) ``prezzo_unitario_euro`` per young person out of NEET status if the
+    NEET rate falls by at least 1 point, up to 1.5 times the capital. A fall of 1 point
+    is 1% of the comune's young people (15-29, taken as 15% of its residents): that many
+    units per point. The price repays the capital with 25% on top at a fall of 2 points."""
+    out = strumenti.copy()
+    sib = (out["tipo"] == "social impact bond").to_numpy()
+    pop = out["codice_istat"].map(base.set_index("codice_istat")["popolazione"]).to_numpy(float)
+    capital = out["importo_euro"].to_numpy(float)
+    units = np.round(pop * 0.15 / 100, 1)
+    terms = {
+        "capitale_euro": capital,
+        "soglia_esito": np.full(len(out), 1.0),
+        "prezzo_unitario_euro": np.round(1.25 * capital / (2.0 * units), 2),
+        "tetto_euro": 1.5 * capital,
+        "durata_anni": rng.choice([4, 5], size=len(out)).astype(float),
+        "unita_per_effetto": units,
+        "pagatore": np.full(len(out), "comune", dtype=object),
+    }
+    for col, values in terms.items():
+        out[col] = pd.Series(values, index=out.index).where(sib)
+    return out
+
+
+def cost_truth(tid: str, th: ThemeOutcome, tables: dict[str, pd.DataFrame]) -> dict:
+    """What the costs are, from the generated tables (costs are data, not estimated): the
+    mean yearly cost of a treated unit's pilot, euro per beneficiary per year, and the true
+    cost per unit of outcome gained (that yearly cost over the true effect signed so that
+    a gain is positive; None where the true effect is zero)."""
+    pilot = tables["pilot"]
+    ids = pilot.loc[pilot["tema"] == tid, "id_pilota"]
+    costi = tables["costi_pilota"]
+    costi = costi[costi["id_pilota"].isin(ids)]
+    per_pilot_year = costi.groupby(["id_pilota", "anno"])["importo_euro"].sum()
+    yearly = float(per_pilot_year.groupby(level="id_pilota").mean().mean())
+    ben = costi.drop_duplicates(["id_pilota", "anno"])["beneficiari"].sum()
+    gain = GOOD_DIRECTION[tid] * float(th.truth["att_simple"])
+    truth = {
+        "costo_medio_unita_anno_euro": round(yearly, 2),
+        "costo_per_beneficiario_anno_euro": round(float(costi["importo_euro"].sum()) / float(ben), 2),
+        "costo_per_unita_esito_euro": round(yearly / gain, 2) if gain != 0 else None,
+        "direzione_favorevole": GOOD_DIRECTION[tid],
+    }
+    if tid == "finanza-sociale-neet":
+        truth["contratto_prob_pagamento_vera"] = 0.0  # a true effect of zero never reaches a threshold > 0
+    return truth

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Final
 
 # The source tables, in the order they are loaded (their schemas: data/schemas.py).
-TABLES: Final = ["enti_terzo_settore", "atti_amministrazione_condivisa", "strumenti_finanza_sociale", "pilot", "esiti",
-                 "ambiti"]
+TABLES: Final = ["enti_terzo_settore", "atti_amministrazione_condivisa", "strumenti_finanza_sociale", "pilot",
+                 "costi_pilota", "esiti", "ambiti"]
 
 
 def find_table_file(folder: Path, table: str) -> Path | None:

@@ -30,7 +30,8 @@ COLUMN_ALIASES: Final = {
     "sigla_provincia": "provincia", "prov": "provincia", "sigla_prov": "provincia",
 }
 NUMERIC_COLUMNS: Final = ["volontari", "dipendenti", "importo_euro", "costo_euro", "beneficiari", "valore",
-                          "denominatore"]
+                          "denominatore", "capitale_euro", "soglia_esito", "prezzo_unitario_euro", "tetto_euro",
+                          "durata_anni", "unita_per_effetto", "anno"]
 DATE_COLUMNS: Final = ["data_iscrizione", "data", "data_avvio"]
 _IT_NUMBER = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$|^-?\d+,\d+$")
 _IT_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")

@@ -44,6 +44,14 @@ TIPI_FINANZA: Final = [
     "fondo innovazione sociale",
     "fondazione di comunità",
 ]
+# The terms of a payment-by-results contract (social impact bond, outcome contract) in
+# strumenti_finanza_sociale: all given, or none (synthesis/costs.py, Contract).
+CONTRACT_COLUMNS: Final = ["capitale_euro", "soglia_esito", "prezzo_unitario_euro", "tetto_euro", "durata_anni",
+                           "unita_per_effetto", "pagatore"]
+PAGATORI: Final = ["comune", "regione", "ministero", "ASL", "fondazione", "altro"]
+# costi_pilota: what a pilot's money pays for and who puts it in.
+VOCI_COSTO: Final = ["personale", "servizi", "coordinamento", "valutazione", "altro"]
+FONTI_COSTO: Final = ["comune", "regione", "fondazione", "investitori privati", "PNRR", "fondi UE", "altro"]
 
 
 @functools.cache
@@ -68,8 +76,11 @@ def _schemas() -> dict[str, pa.DataFrameSchema]:
                             Check(_real_date, error="a calendar date (YYYY-MM-DD)")],
                       nullable=nullable, coerce=True)
 
-    def _money(nullable: bool = True) -> Column:
-        return Column(float, Check.ge(0, error="a number >= 0"), nullable=nullable, coerce=True)
+    def _money(nullable: bool = True, required: bool = True) -> Column:
+        return Column(float, Check.ge(0, error="a number >= 0"), nullable=nullable, coerce=True, required=required)
+
+    def _positive() -> Column:  # an optional column of numbers > 0
+        return Column(float, Check.gt(0, error="a number > 0"), nullable=True, required=False, coerce=True)
 
     def _count(nullable: bool = False) -> Column:
         return Column(float, [Check.ge(0, error="a number >= 0"),
@@ -120,6 +131,17 @@ def _schemas() -> dict[str, pa.DataFrameSchema]:
                 "data_avvio": _date("data_avvio"),
                 "importo_euro": _money(),
                 "metrica_esito": Column(str, nullable=True),
+                # contract terms (CONTRACT_COLUMNS): optional columns, all filled or all empty in a row
+                "capitale_euro": _money(required=False),
+                "soglia_esito": Column(float, nullable=True, required=False, coerce=True),
+                "prezzo_unitario_euro": _positive(),
+                "tetto_euro": _positive(),
+                "durata_anni": Column(float, [Check.in_range(1, 30, error="a number of years from 1 to 30"),
+                                              Check(lambda s: (s.dropna() % 1 == 0), element_wise=False,
+                                                    error="a whole number")],
+                                      nullable=True, required=False, coerce=True),
+                "unita_per_effetto": _positive(),
+                "pagatore": Column(str, _one_of(PAGATORI), nullable=True, required=False),
             },
             checks=[_KEY_CHECK],
         ),
@@ -134,6 +156,19 @@ def _schemas() -> dict[str, pa.DataFrameSchema]:
                 "beneficiari": _count(nullable=True),
             },
             checks=[_KEY_CHECK],
+        ),
+        "costi_pilota": pa.DataFrameSchema(
+            {
+                "id_pilota": Column(str, Check.str_length(min_value=1)),
+                "anno": Column(float, [Check.in_range(2000, 2100, error="a year from 2000 to 2100"),
+                                       Check(lambda s: (s.dropna() % 1 == 0), element_wise=False,
+                                             error="a whole number")], coerce=True),
+                "voce": Column(str, _one_of(VOCI_COSTO)),
+                "importo_euro": _money(nullable=False),
+                "fonte": Column(str, _one_of(FONTI_COSTO)),
+                "beneficiari": _count(nullable=True),
+            },
+            unique=["id_pilota", "anno", "voce", "fonte"],
         ),
         "esiti": pa.DataFrameSchema(
             {

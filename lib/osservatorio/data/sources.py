@@ -23,7 +23,8 @@ from osservatorio.data.reading import (COLUMN_ALIASES, DATE_COLUMNS, NUMERIC_COL
 from osservatorio.data import schemas
 from osservatorio.data.files import TABLES, file_sha256, find_table_file, source_hashes  # noqa: F401
 from osservatorio.data.schemas import REQUIRED_TABLES
-from osservatorio.data.validation import MAX_LISTED, Failures, check_cells, check_structure, check_units
+from osservatorio.data.validation import (MAX_LISTED, Failures, check_cells, check_contract_terms, check_costs,
+                                          check_structure, check_units)
 from osservatorio.exceptions import DataValidationError
 
 MAX_LISTED_FAILURES = MAX_LISTED
@@ -89,7 +90,9 @@ def load_sources(folder: Path, tables: list[str] | None = None, cache: bool = Tr
     coded = read_cached_tables(root, keys) if root else {}
     validated, problems = validate_tables({t: p for t, p in files.items() if t not in coded})
     failures.extend(problems)
-    failures.extend(esiti_units({**{t: c.frame for t, c in coded.items()}, **validated}, files))
+    frames = {**{t: c.frame for t, c in coded.items()}, **validated}
+    failures.extend(esiti_units(frames, files))
+    failures.extend(cost_checks(frames, files))
     raise_for_failures(folder, failures)
     for table, df in validated.items():
         coded[table] = code_table(table, df)
@@ -161,6 +164,21 @@ def esiti_units(frames: dict[str, pd.DataFrame], files: dict[str, Path]) -> Fail
     ambiti = frames.get("ambiti")
     ambiti_path = str(files.get("ambiti", "ambiti.csv"))
     return check_units(esiti, str(files["esiti"]), ambiti, ambiti_path, set(reference.comuni()["codice_istat"]))
+
+
+def cost_checks(frames: dict[str, pd.DataFrame], files: dict[str, Path]) -> Failures:
+    """Contract terms complete or absent in each row of ``strumenti_finanza_sociale``;
+    ``costi_pilota`` rows naming pilots of ``pilot`` (made on every load, as esiti_units)."""
+    failures = Failures()
+    strumenti = frames.get("strumenti_finanza_sociale")
+    if strumenti is not None and not strumenti.empty:
+        failures.extend(check_contract_terms(strumenti, str(files["strumenti_finanza_sociale"]),
+                                             schemas.CONTRACT_COLUMNS))
+    costi = frames.get("costi_pilota")
+    if costi is not None and not costi.empty and "id_pilota" in costi.columns:
+        failures.extend(check_costs(costi, str(files["costi_pilota"]), frames.get("pilot"),
+                                    str(files.get("pilot", "pilot.csv"))))
+    return failures
 
 
 def raise_for_failures(folder: Path, failures: Failures) -> None:

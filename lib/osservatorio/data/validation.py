@@ -247,3 +247,44 @@ def check_units(esiti: pd.DataFrame, esiti_path: str, ambiti: pd.DataFrame | Non
 
     fails.add_rows(esiti_path, "unita", rows, reason)
     return fails
+
+
+def check_contract_terms(strumenti: pd.DataFrame, path: str, columns: list[str]) -> Failures:
+    """A row of ``strumenti_finanza_sociale`` gives every contract term (``columns``) or
+    none: half a contract cannot be evaluated."""
+    fails = Failures()
+    present = [c for c in columns if c in strumenti.columns]
+    if not present:
+        return fails
+    filled = strumenti[present].notna()
+    if len(present) < len(columns):  # some term columns are in the file, others are not
+        rows = strumenti.index[filled.any(axis=1).to_numpy()]
+        absent = [c for c in columns if c not in present]
+        fails.add_rows(path, absent[0], rows, lambda r: f"a contract needs every term: the column(s) "
+                       f"{', '.join(absent)} are missing (terms: {', '.join(columns)})")
+        return fails
+    partial = filled.any(axis=1) & ~filled.all(axis=1)
+    rows = strumenti.index[partial.to_numpy()]
+    fails.add_rows(path, None, rows, lambda r: "a contract gives every term or none; empty here: "
+                   + ", ".join(c for c in present if pd.isna(strumenti.at[r, c])))
+    return fails
+
+
+def check_costs(costi: pd.DataFrame, path: str, pilot: pd.DataFrame | None, pilot_path: str) -> Failures:
+    """``costi_pilota.id_pilota`` names a pilot of ``pilot``; the beneficiaries of one
+    pilot and year, when given on several rows, agree."""
+    fails = Failures()
+    if pilot is not None and "id_pilota" in pilot.columns:
+        known = set(pilot["id_pilota"].dropna())
+        unknown = costi["id_pilota"].notna() & ~costi["id_pilota"].isin(known)
+        name = pilot_path.rsplit("/", 1)[-1]
+        fails.add_rows(path, "id_pilota", costi.index[unknown.to_numpy()],
+                       lambda r: f"{quoted(costi.at[r, 'id_pilota'])} is not an id_pilota of {name}")
+    if "beneficiari" in costi.columns:
+        given = costi.dropna(subset=["beneficiari"])
+        spread = given.groupby(["id_pilota", "anno"])["beneficiari"].transform("nunique")
+        rows = given.index[(spread > 1).to_numpy()]
+        fails.add_rows(path, "beneficiari", rows, lambda r: (
+            f"pilot {quoted(costi.at[r, 'id_pilota'])} gives different beneficiari for {int(costi.at[r, 'anno'])} "
+            "on different rows: one number per pilot and year"))
+    return fails
