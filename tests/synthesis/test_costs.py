@@ -187,3 +187,36 @@ def test_a_null_effect_rarely_pays():
 def test_bad_contract_terms_are_named():
     with pytest.raises(InputError, match="capitale.*durata_anni"):
         Contract(capitale=0, soglia=1, prezzo_unitario=1, tetto=1, durata_anni=0, unita_per_effetto=1)
+
+
+# --- cost_summary against a computation by hand on the examples' costs -----------------
+
+def test_cost_summary_by_hand_on_the_example_costs():
+    from pathlib import Path
+
+    from osservatorio.data.sources import load_sources
+    from osservatorio.synthesis.costs import cost_summary
+
+    s = load_sources(Path(__file__).resolve().parents[2] / "data" / "examples" / "codici", cache=False)
+    summary = cost_summary(s["pilot"], s["costi_pilota"])
+    # P-1: 2020 60,000 and 2021 60,000; P-2: 2020 20,000 and 2021 25,000; P-3: 2022 18,000 and 2023 12,000
+    assert summary.total == 195000
+    assert summary.per_unit_year == pytest.approx((60000 + 22500 + 15000) / 3)
+    # comune: 42,000 + 6,000 + 44,000 (P-1) + 20,000 + 21,000 (P-2) + 18,000 (P-3); largest first
+    assert list(summary.by_source.items()) == [("comune", 151000), ("fondazione", 18000), ("fondi UE", 12000),
+                                               ("regione", 10000), ("PNRR", 4000)]
+    assert summary.years == 6 and summary.pilots == 3
+    assert summary.beneficiary_years == 110 + 130 + 35 + 25 + 30 + 20
+    assert summary.per_beneficiary_year == pytest.approx(195000 / 350)
+    assert summary.per_beneficiary == pytest.approx(195000 / (240 + 60 + 50))  # pilot.beneficiari
+    without = cost_summary(s["pilot"])
+    assert without.total == 195000 and without.per_unit_year is None and without.by_source == {}
+
+
+def test_fieller_with_the_estimators_own_critical_value_is_the_interval_mapped():
+    # known cost: the set {C / g : g in [g - k se, g + k se]} for any critical value k
+    from osservatorio.synthesis.costs import fieller_interval
+
+    r = fieller_interval(1000.0, 4.0, 1.0, critical=2.5)
+    assert (r.low, r.high) == (pytest.approx(1000 / 6.5), pytest.approx(1000 / 1.5))
+    assert not fieller_interval(1000.0, 4.0, 1.0, critical=4.5).defined

@@ -68,7 +68,7 @@ class RatioInterval:
 
 
 def fieller_interval(cost: float, gain: float, se_gain: float, *, se_cost: float = 0.0, cov: float = 0.0,
-                     level: float = 0.95, df: float | None = None) -> RatioInterval:
+                     level: float = 0.95, df: float | None = None, critical: float | None = None) -> RatioInterval:
     """Fieller's interval for cost / gain.
 
     The ratio R is in the set when (C - R G)^2 <= t^2 (Var C - 2 R Cov + R^2 Var G), a
@@ -83,7 +83,7 @@ def fieller_interval(cost: float, gain: float, se_gain: float, *, se_cost: float
             raise InputError(f"{name} must be a finite number, got {value}")
     if se_gain < 0 or se_cost < 0:
         raise InputError("standard errors must be >= 0")
-    t = _critical(level, df)
+    t = _critical(level, df) if critical is None else float(critical)  # critical: the estimator's own
     a = gain**2 - t**2 * se_gain**2
     if gain <= 0 or a <= 0:
         reason = ("the effect's interval includes zero: the cost per unit gained is not defined"
@@ -136,6 +136,50 @@ def acceptability_curve(cost: float | np.ndarray, gains: np.ndarray, amounts: np
     costs = np.broadcast_to(np.asarray(cost, dtype=float), gains.shape)
     amounts = np.asarray(amounts, dtype=float)
     return (np.multiply.outer(amounts, gains) - costs > 0).mean(axis=1)
+
+
+# --- what the pilots cost ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """The money of a theme's pilots. ``per_unit_year``: the mean over pilots of each
+    pilot's yearly cost (its total over the years it has costs); ``beneficiary_years``:
+    the people reached, summed over pilots and years; ``by_source``: euro per funding
+    source. Without yearly costs (no ``costi_pilota``) only the totals are known."""
+
+    total: float | None
+    by_source: dict[str, float]
+    per_unit_year: float | None
+    pilots: int
+    years: int | None  # distinct pilot-years with costs
+    beneficiaries: float | None  # pilot.beneficiari summed
+    beneficiary_years: float | None
+
+    @property
+    def per_beneficiary(self) -> float | None:
+        return self.total / self.beneficiaries if self.total is not None and self.beneficiaries else None
+
+    @property
+    def per_beneficiary_year(self) -> float | None:
+        return self.total / self.beneficiary_years if self.total is not None and self.beneficiary_years else None
+
+
+def cost_summary(pilot, costi=None) -> CostSummary:
+    """Totals of ``pilot`` (one theme's rows) and, when given, of its rows of
+    ``costi_pilota`` (which then define the cost: by year, item and source)."""
+    ben = float(pilot["beneficiari"].sum()) if pilot["beneficiari"].notna().any() else None
+    if costi is None or len(costi) == 0:
+        total = float(pilot["costo_euro"].sum()) if pilot["costo_euro"].notna().any() else None
+        return CostSummary(total, {}, None, len(pilot), None, ben, None)
+    costi = costi[costi["id_pilota"].isin(set(pilot["id_pilota"]))]
+    yearly = costi.groupby(["id_pilota", "anno"])["importo_euro"].sum()
+    per_pilot = yearly.groupby(level="id_pilota").mean()
+    by_source = {str(k): float(v) for k, v in costi.groupby("fonte")["importo_euro"].sum().sort_values(
+        ascending=False).items()}
+    people = costi.dropna(subset=["beneficiari"]).drop_duplicates(["id_pilota", "anno"])["beneficiari"]
+    return CostSummary(float(costi["importo_euro"].sum()), by_source, float(per_pilot.mean()) if len(per_pilot) else None,
+                       int(per_pilot.size), int(yearly.size), ben, float(people.sum()) if len(people) else None)
 
 
 # --- cost rating -----------------------------------------------------------------------
