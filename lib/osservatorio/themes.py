@@ -100,6 +100,8 @@ class Theme(_Strict):
     outcome_label: Text
     outcome_unit: Text
     higher_is_better: bool = True
+    outcome_area: Literal["salute", "servizi_sociali", "lavoro", "partecipazione", "territorio"] | None = Field(
+        None, description="area of the outcome, to filter practices on the site's index")
     unit_level: UnitLevel = "comune"
     design: Design
     comparison: Comparison = "notyet"

@@ -17,11 +17,18 @@ from pydantic import BaseModel, ConfigDict
 
 from osservatorio.publishing.safe import write_csv
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 # 1.1: contesti_efficaci, ip_low/ip_high/ip_tipo (prediction interval for a new site),
 #      k_siti, comuni_simili (transferability, stage 40).
 # 1.2: pretrend_stato, placebo_stato (a p-value left empty: not applicable, or failed).
+# 1.3: cost and value (stage 40, synthesis/costs.py): costo_per_unita_anno_euro,
+#      costo_per_beneficiario_anno_euro, fascia_costo, costo_fonti, costo_efficacia_* (euro
+#      per unit of outcome gained, Fieller), contratti_n, contratto_* (payment-by-results
+#      contracts against the effect's distribution); regioni, area_esito.
 Verdict = Literal["efficace", "dannosa", "non_dimostrata"]
+# costo_efficacia_stato: definito; non_definito (the effect's interval reaches zero, or the
+# effect is unfavourable); non_calcolabile (no yearly costs: costi_pilota missing)
+RatioState = Literal["definito", "non_definito", "non_calcolabile"]
 DiagnosticState = Literal["calcolato", "non_applicabile", "non_calcolabile"]
 # a diagnostic's status in estimates.json -> its state in the finding
 DIAGNOSTIC_STATES: dict[str, DiagnosticState] = {
@@ -89,6 +96,22 @@ class Finding(BaseModel):
     costo_totale_euro: float | None
     beneficiari: int | None
     costo_per_beneficiario_euro: float | None
+    costo_per_unita_anno_euro: float | None = None  # mean yearly cost of a treated unit's pilot
+    costo_per_beneficiario_anno_euro: float | None = None  # total / people reached summed over years
+    fascia_costo: int | None = None  # 1 (molto basso) - 5 (molto alto), costs.COST_BANDS
+    costo_fonti: dict[str, float] = {}  # euro by funding source
+    costo_efficacia_euro: float | None = None  # euro per unit of outcome gained, per unit and year
+    costo_efficacia_low: float | None = None
+    costo_efficacia_high: float | None = None
+    costo_efficacia_stato: RatioState | None = None
+    contratti_n: int = 0  # payment-by-results contracts on this outcome in the pilot comuni
+    contratto_prob_pagamento: float | None = None  # mean over the contracts of P(threshold reached)
+    contratto_pagamento_atteso_euro: float | None = None  # sum of the payers' expected payments
+    contratto_capitale_euro: float | None = None  # sum of the capital raised
+    contratto_prob_perdita: float | None = None  # mean over the contracts of P(investors lose capital)
+    contratto_tir_atteso: float | None = None  # IRR of the summed capital and summed expected payment
+    regioni: list[str] = []  # regions of the treated units
+    area_esito: str | None = None  # the theme's outcome area (themes.OutcomeArea)
     avvertenze: list[str] = []
     dati_sintetici: bool
     lingua: str
@@ -123,6 +146,9 @@ def suppress(finding: Finding, threshold: int) -> Finding:
     if data["beneficiari"] is not None and data["beneficiari"] < threshold:
         data["beneficiari"] = None
         data["costo_per_beneficiario_euro"] = None
+        # derived from the same people: euro per beneficiary-year and its band
+        data["costo_per_beneficiario_anno_euro"] = None
+        data["fascia_costo"] = None
         notes.append(f"beneficiari < {threshold}")
     groups = []
     for g in data["eterogeneita"]:
@@ -140,7 +166,11 @@ FLAT_COLUMNS = [
     "disegno", "stimatore", "effetto", "effetto_relativo", "valore_base", "ci_low", "ci_high", "p_value",
     "metodo_inferenza", "n_trattati", "n_confronto", "n_cluster", "periodo_inizio", "periodo_fine", "pretrend_p",
     "pretrend_stato", "placebo_p", "placebo_stato", "k_siti", "ip_low", "ip_high", "ip_tipo", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
-    "verdetto", "costo_totale_euro", "beneficiari", "costo_per_beneficiario_euro", "contesti", "contesti_efficaci", "comuni_simili", "avvertenze",
+    "verdetto", "costo_totale_euro", "beneficiari", "costo_per_beneficiario_euro", "costo_per_unita_anno_euro",
+    "costo_per_beneficiario_anno_euro", "fascia_costo", "costo_fonti", "costo_efficacia_euro", "costo_efficacia_low",
+    "costo_efficacia_high", "costo_efficacia_stato", "contratti_n", "contratto_prob_pagamento",
+    "contratto_pagamento_atteso_euro", "contratto_capitale_euro", "contratto_prob_perdita", "contratto_tir_atteso",
+    "regioni", "area_esito", "contesti", "contesti_efficaci", "comuni_simili", "avvertenze",
     "dati_sintetici", "lingua", "id_run", "soppressioni",
 ]
 
@@ -151,8 +181,10 @@ def to_frame(findings: list[Finding]) -> pd.DataFrame:
     for f in findings:
         d = f.model_dump()
         row: dict[str, Any] = {k: d[k] for k in FLAT_COLUMNS}
-        for k in ("motivi_lucchetti", "contesti", "contesti_efficaci", "comuni_simili", "avvertenze", "soppressioni"):
+        for k in ("motivi_lucchetti", "regioni", "contesti", "contesti_efficaci", "comuni_simili", "avvertenze",
+                  "soppressioni"):
             row[k] = " | ".join(d[k])
+        row["costo_fonti"] = " | ".join(f"{k}={v:.2f}" for k, v in d["costo_fonti"].items())
         row["eterogeneita"] = " | ".join(
             f"{g['moderatore']}={g['livello']}: {'soppresso' if g['stima'] is None else round(g['stima'], 4)}"
             for g in d["eterogeneita"])

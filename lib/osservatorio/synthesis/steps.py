@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 
 from osservatorio.publishing import show
@@ -160,6 +161,26 @@ def evidence(ctx: StageContext, pooled: dict | None = None) -> dict:
     return out
 
 
+def _value_fields(value: dict | None) -> dict:
+    """The finding's cost-and-value fields from ``cost_and_value``'s result."""
+    if not value:
+        return {}
+    ce = value.get("costo_efficacia")
+    agg = value.get("contratti_sintesi") or {}
+    return {
+        "costo_per_unita_anno_euro": value.get("per_unita_anno"),
+        "costo_per_beneficiario_anno_euro": value.get("per_beneficiario_anno"),
+        "fascia_costo": value.get("fascia"), "costo_fonti": value.get("fonti") or {},
+        "costo_efficacia_euro": ce and ce["euro"], "costo_efficacia_low": ce and ce["low"],
+        "costo_efficacia_high": ce and ce["high"],
+        "costo_efficacia_stato": ce["stato"] if ce else ("non_calcolabile" if value.get("totale") is not None else None),
+        "contratti_n": agg.get("n", 0), "contratto_prob_pagamento": agg.get("prob_pagamento"),
+        "contratto_pagamento_atteso_euro": agg.get("pagamento_atteso"), "contratto_capitale_euro": agg.get("capitale"),
+        "contratto_prob_perdita": agg.get("prob_perdita"), "contratto_tir_atteso": agg.get("tir_atteso"),
+        "regioni": value.get("regioni") or [],
+    }
+
+
 def _costs(ctx: StageContext) -> tuple[float | None, int | None]:
     p = ctx.table("pilot")
     p = p[p["tema"] == ctx.theme.pilot_tema]
@@ -193,9 +214,10 @@ def _caveats(ctx: StageContext, est: dict) -> list[str]:
     return notes
 
 
-def write_findings(ctx: StageContext, grade: dict, transfer: dict | None = None) -> Finding:
+def write_findings(ctx: StageContext, grade: dict, transfer: dict | None = None, value: dict | None = None) -> Finding:
     """The theme's finding record, suppressed, as findings.json and findings.csv, from
-    the evidence grade (``evidence``) and the transferability summary (``transferability``)."""
+    the evidence grade (``evidence``), the transferability summary (``transferability``)
+    and the costs (``cost_and_value``)."""
     th, lang = ctx.theme, ctx.lang
     est = _estimates(ctx)
     ev = grade
@@ -236,6 +258,8 @@ def write_findings(ctx: StageContext, grade: dict, transfer: dict | None = None)
         motivi_lucchetti=ev["reasons"], verdetto=verdict(h["ci_low"], h["ci_high"], th.higher_is_better, _none_if_nan(h["p_value"])),
         costo_totale_euro=cost, beneficiari=ben,
         costo_per_beneficiario_euro=cost / ben if cost is not None and ben else None,
+        **_value_fields(value),
+        area_esito=th.outcome_area,
         avvertenze=_caveats(ctx, est), dati_sintetici=th.data_source == "demo", lingua=lang,
         id_run=ctx.run_dir.name.removeprefix(".tmp-"),
     )
@@ -332,6 +356,175 @@ def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, th
                 out.append(t("syn.transfer.size_class", lang, cls=r.livello, units=t(f"syn.transfer.units.{unit_level}", lang))
                            if by == "classe_ampiezza" else r.livello)
     return out
+
+
+# --- cost and value -------------------------------------------------------------------
+
+CEAC_POINTS = 7  # amounts of the acceptability curve shown in the report
+
+
+def _contracts(ctx: StageContext, pilot: pd.DataFrame) -> pd.DataFrame:
+    """The payment-by-results contracts that pay on this theme's outcome in its pilot comuni."""
+    from osservatorio.data.schemas import CONTRACT_COLUMNS
+
+    try:
+        fin = ctx.table("strumenti_finanza_sociale")
+    except KeyError:
+        return pd.DataFrame()
+    if not set(CONTRACT_COLUMNS) <= set(fin.columns) or "metrica_esito" not in fin.columns:
+        return pd.DataFrame()
+    keep = (fin[CONTRACT_COLUMNS].notna().all(axis=1) & (fin["metrica_esito"] == ctx.theme.outcome)
+            & fin["codice_istat"].isin(set(pilot["codice_istat"].dropna())))
+    return fin[keep.to_numpy()]
+
+
+def cost_and_value(ctx: StageContext) -> dict:
+    """What the practice costs and what it buys: the pilots' cost (total, by funding source,
+    per treated unit and year, per beneficiary-year and its band), euro per unit of outcome
+    gained with Fieller's interval at the estimator's own critical value (not defined when
+    the effect's interval reaches zero), the acceptability curve, and each payment-by-results
+    contract against the effect's distribution. Written to data/costo_valore.json and
+    shown as the report's "costo e valore" section."""
+    from osservatorio.data import reference
+    from osservatorio.synthesis import costs
+
+    th, lang = ctx.theme, ctx.lang
+    h = _estimates(ctx)["headline"]
+    pilot = ctx.table("pilot")
+    pilot = pilot[pilot["tema"] == th.pilot_tema]
+    try:
+        costi = ctx.table("costi_pilota")
+    except KeyError:
+        costi = None
+    summary = costs.cost_summary(pilot, costi)
+    direction = 1.0 if th.higher_is_better else -1.0
+    level = float(h.get("level", 0.95))
+    est, lo, hi = (_none_if_nan(h.get(k)) for k in ("estimate", "ci_low", "ci_high"))
+    out: dict = {"totale": summary.total, "fonti": summary.by_source, "per_unita_anno": summary.per_unit_year,
+                 "anni_pilota": summary.years, "per_beneficiario_anno": summary.per_beneficiary_year,
+                 "livello": level, "direzione": direction}
+    band = None
+    if summary.total is not None and summary.beneficiary_years:
+        band = costs.cost_rating(summary.total, summary.beneficiary_years, 1.0)
+    out["fascia"] = band.band if band else None
+    gain = gain_lo = gain_hi = None
+    if None not in (est, lo, hi):
+        gain, gain_lo, gain_hi = direction * est, *sorted((direction * lo, direction * hi))
+    ratio, curve, evaluations = None, [], []
+    if gain is not None and gain_hi > gain_lo:
+        z = float(costs._critical(level, None))
+        se = _none_if_nan(h.get("se"))
+        crit = (gain_hi - gain_lo) / (2 * se) if se else z
+        se = se or (gain_hi - gain_lo) / (2 * z)  # an interval without a standard error (placebo ranks)
+        draws = costs.effect_draws(gain, (gain_hi - gain_lo) / (2 * z), seed=th.seed)
+        if summary.per_unit_year is not None:
+            ratio = costs.fieller_interval(summary.per_unit_year, gain, se, level=level, critical=crit)
+            scale = ratio.point if ratio.defined else summary.per_unit_year / max(abs(gain), 1e-12)
+            amounts = np.unique(np.round(scale * np.geomspace(0.25, 4, CEAC_POINTS), -1))
+            curve = [{"euro": float(a), "prob": float(p)}
+                     for a, p in zip(amounts, costs.acceptability_curve(summary.per_unit_year, draws, amounts))]
+        for r in _contracts(ctx, pilot).itertuples(index=False):
+            contract = costs.Contract(capitale=float(r.capitale_euro), soglia=float(r.soglia_esito),
+                                      prezzo_unitario=float(r.prezzo_unitario_euro), tetto=float(r.tetto_euro),
+                                      durata_anni=int(r.durata_anni), unita_per_effetto=float(r.unita_per_effetto),
+                                      pagatore=str(r.pagatore))
+            ev = costs.evaluate_contract(contract, draws, level=level)
+            evaluations.append({"id": r.id, "comune": r.comune, "capitale": contract.capitale,
+                                "soglia": contract.soglia, "durata_anni": contract.durata_anni,
+                                "pagatore": contract.pagatore, "prob_pagamento": ev.prob_pagamento,
+                                "pagamento_atteso": ev.pagamento_atteso, "pagamento_low": ev.pagamento_low,
+                                "pagamento_high": ev.pagamento_high, "tir_atteso": _none_if_nan(ev.tir_atteso),
+                                "prob_perdita": ev.prob_perdita, "risparmio_atteso": ev.risparmio_atteso})
+    out["costo_efficacia"] = None if ratio is None else {"stato": "definito" if ratio.defined else "non_definito",
+                                                          "euro": ratio.point, "low": ratio.low, "high": ratio.high}
+    out["curva_accettabilita"] = curve
+    out["contratti"] = evaluations
+    if evaluations:
+        capital = sum(e["capitale"] for e in evaluations)
+        expected = sum(e["pagamento_atteso"] for e in evaluations)
+        years = float(np.mean([e["durata_anni"] for e in evaluations]))
+        out["contratti_sintesi"] = {
+            "n": len(evaluations), "capitale": capital, "pagamento_atteso": expected,
+            "prob_pagamento": float(np.mean([e["prob_pagamento"] for e in evaluations])),
+            "prob_perdita": float(np.mean([e["prob_perdita"] for e in evaluations])),
+            "tir_atteso": (expected / capital) ** (1 / years) - 1 if expected > 0 else None}
+    regions = reference.comuni().set_index("codice_istat")["regione"]
+    out["regioni"] = sorted(set(regions.reindex(pilot["codice_istat"].dropna()).dropna().astype(str)))
+    ctx.write_json("costo_valore.json", out)
+    _show_cost_and_value(ctx, out, summary, band)
+    _export_costs(ctx, out, costi, pilot)
+    return out
+
+
+def _euro(x, lang: str, digits: int = 0) -> str:
+    return "–" if x is None else f"{fmt_number(x, lang, digits)} €"
+
+
+def _show_cost_and_value(ctx: StageContext, out: dict, summary, band) -> None:
+    th, lang = ctx.theme, ctx.lang
+    unit = getattr(th.outcome_unit, lang)
+    show.heading("syn.cost.title", lang, level=3)
+    if summary.total is None:
+        show.para("syn.cost.none", lang)
+        return
+    show.para("syn.cost.summary", lang, total=_euro(summary.total, lang), pilots=summary.pilots,
+              per_unit=_euro(summary.per_unit_year, lang) if summary.per_unit_year is not None
+              else t("syn.cost.no_years", lang),
+              per_ben=_euro(summary.per_beneficiary_year, lang) if summary.per_beneficiary_year else "–",
+              band=t(f"syn.cost.band.{band.band}", lang) if band else "–")
+    if out["fonti"]:
+        frame = pd.DataFrame({t("syn.cost.col.source", lang): list(out["fonti"]),
+                              t("syn.cost.col.euro", lang): list(out["fonti"].values())})
+        frame[t("syn.cost.col.share", lang)] = 100 * frame.iloc[:, 1] / summary.total
+        show.table(frame, lang, digits=0)
+    ce = out["costo_efficacia"]
+    if ce is None:
+        show.para("syn.cost.ratio_uncomputable", lang)
+    elif ce["stato"] == "definito":
+        show.para("syn.cost.ratio", lang, euro=_euro(ce["euro"], lang), lo=_euro(ce["low"], lang),
+                  hi=_euro(ce["high"], lang), unit=unit, level=fmt_number(100 * out["livello"], lang, 0))
+    else:
+        show.para("syn.cost.ratio_undefined", lang, unit=unit)
+    if out["curva_accettabilita"]:
+        show.para("syn.cost.ceac", lang, unit=unit)
+        show.table(pd.DataFrame({t("syn.cost.col.amount", lang, unit=unit): [c["euro"] for c in out["curva_accettabilita"]],
+                                 t("syn.cost.col.prob", lang): [100 * c["prob"] for c in out["curva_accettabilita"]]}),
+                   lang, digits=0)
+    if out["contratti"]:
+        agg = out["contratti_sintesi"]
+        show.heading("syn.contract.title", lang, level=4)
+        show.para("syn.contract.summary", lang, n=agg["n"], capital=_euro(agg["capitale"], lang),
+                  prob=fmt_number(100 * agg["prob_pagamento"], lang, 1), pay=_euro(agg["pagamento_atteso"], lang),
+                  loss=fmt_number(100 * agg["prob_perdita"], lang, 1),
+                  irr="–" if agg["tir_atteso"] is None else fmt_number(100 * agg["tir_atteso"], lang, 1) + "%")
+        low = agg["prob_pagamento"] < 0.2
+        show.para("syn.contract.meaning_low" if low else "syn.contract.meaning", lang,
+                  prob=fmt_number(100 * agg["prob_pagamento"], lang, 1),
+                  loss=fmt_number(100 * agg["prob_perdita"], lang, 1))
+        cols = ["comune", "capitale", "soglia", "durata_anni", "prob_pagamento", "pagamento_atteso", "pagamento_low",
+                "pagamento_high", "tir_atteso", "prob_perdita"]
+        frame = pd.DataFrame(out["contratti"])[cols]
+        for c in ("prob_pagamento", "prob_perdita", "tir_atteso"):
+            frame[c] = 100 * frame[c].astype(float)
+        show.table(frame.rename(columns={c: t(f"syn.contract.col.{c}", lang) for c in cols}), lang, digits=1)
+
+
+def _export_costs(ctx: StageContext, out: dict, costi: pd.DataFrame | None, pilot: pd.DataFrame) -> None:
+    """costi.xlsx: the costs by year, item and source, the sources, the acceptability curve
+    and the contracts evaluated (when there are any)."""
+    sheets: dict[str, pd.DataFrame] = {}
+    if costi is not None and len(costi):
+        mine = costi[costi["id_pilota"].isin(set(pilot["id_pilota"]))]
+        sheets["costi_per_anno"] = (mine.pivot_table(index="anno", columns="voce", values="importo_euro",
+                                                     aggfunc="sum", fill_value=0.0).reset_index())
+        sheets["fonti"] = pd.DataFrame({"fonte": list(out["fonti"]), "importo_euro": list(out["fonti"].values())})
+    if out["curva_accettabilita"]:
+        sheets["curva_accettabilita"] = pd.DataFrame(out["curva_accettabilita"]).rename(
+            columns={"euro": "euro_per_unita_esito", "prob": "probabilita_costo_inferiore"})
+    if out["contratti"]:
+        sheets["contratti"] = pd.DataFrame(out["contratti"])
+    if sheets:
+        write_xlsx(ctx.run_dir / "costi.xlsx", sheets)
 
 
 def transferability(ctx: StageContext, grade: dict | None = None) -> dict | None:
