@@ -5,7 +5,10 @@ whose most recent run failed is listed with that failure. The catalogue pools ev
 theme's findings into ``outputs/findings/`` as JSON, CSV and XLSX (a readable sheet per
 theme and a codebook), the JSON Schema of the finding record
 (``schema_v<version>.json``) and the pooled transferability lists, after disclosure
-control; ``outputs/site/catalogo.html`` shows the same findings sorted by evidence.
+control; ``outputs/site/catalogo.html`` shows the same findings sorted by evidence. The
+index is a toolkit (``toolkit.py``): a card per theme's headline finding with impact,
+evidence and cost, sortable and filterable, a plain table without JavaScript, and one
+chart comparing the practices; it works from disk, with nothing fetched.
 Every text comes from ``labels/site.yaml`` (Italian or English).
 
 Several commands may build the site at once (a ``run`` finishing during a ``site``): the
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,12 +30,13 @@ import pandas as pd
 from osservatorio import paths
 from osservatorio.publishing.workbook import write_xlsx
 from osservatorio.synthesis.findings import SCHEMA_VERSION, Finding, schema_json, suppress, to_frame
-from osservatorio.publishing.report import _template_text, headline_markdown, md_to_html
+from osservatorio.publishing.report import _template_text
 from osservatorio.publishing.safe import write_csv
 from osservatorio.running.locks import DEFAULT_TIMEOUT_S, SITE_LOCK, site_lock
 from osservatorio.running.runner import LATEST, TMP_PREFIX
 from osservatorio.running.writing import atomic_write
 from osservatorio.publishing.text import fmt_number, t
+from osservatorio.publishing.toolkit import Practice, chart_section, practices_section
 
 DEFAULT_THRESHOLD = 5  # disclosure threshold when a manifest does not carry the theme's
 XLSX_TRANSFER_ROWS = 500  # rows per theme in the pooled transferability workbook
@@ -266,7 +271,9 @@ def _banner(entries: list[dict], lang: str) -> str:
     if not synth:
         return ""
     seed = (synth[0]["manifest"] or {}).get("parameters", {}).get("seed", "")
-    return f"<div class='banner'>{html.escape(t('banner.synthetic', lang, seed=seed))}</div>"
+    # a named section is a landmark: screen-reader users find the notice with the page's regions
+    return (f"<section class='banner' aria-label='{html.escape(t('site.banner_label', lang))}'>"
+            f"{html.escape(t('banner.synthetic', lang, seed=seed))}</section>")
 
 
 def build_site(lang: str = "it", lock_timeout: float = DEFAULT_TIMEOUT_S, on_wait=None) -> Path:
@@ -299,31 +306,33 @@ def _build_site(lang: str) -> Path:
 
 
 def index_page(entries: list[dict], lang: str, banner: str) -> str:
-    """One row per theme: title, headline finding (suppressed), links to report and files."""
-    rows = []
-    for e in entries:
-        m, last = e["manifest"], e["last_attempt"]
-        theme_lang = (m or {}).get("parameters", {}).get("language", lang)
-        title = (m or last or {}).get("parameters", {}).get("title", {}).get(lang, e["theme"])
-        finding = suppress(e["findings"][0], threshold_of(e)) if e["findings"] else None
-        cell = md_to_html(headline_markdown(finding, theme_lang)) if m else t("site.never_ran", lang)
-        if last and last.get("status") == "failed":
-            cell = (f"<p class='verdict-dannosa'>{html.escape(t('site.status_failed', lang, run=last.get('run_id')))}"
-                    f"</p>{cell}")
-        links = ""
-        if m:
-            base = f"../{e['theme']}/{LATEST}"
-            links = (f"<a href='{base}/report.html'>{t('site.report', lang)}</a><br>"
-                     f"<a href='{base}/findings.json'>JSON</a> · <a href='{base}/findings.csv'>CSV</a>")
-            if e.get("run_dir") is not None and (e["run_dir"] / "trasferibilita.xlsx").is_file():
-                links += f"<br><a href='{base}/trasferibilita.xlsx'>{t('site.transfer_list', lang)}</a>"
-        rows.append(f"<tr><td><strong>{html.escape(title)}</strong><br><code>{e['theme']}</code>"
-                    f"<br><small>{t('site.updated', lang)}: {(m or {}).get('run_id', '–')}</small></td>"
-                    f"<td>{cell}</td><td>{links}</td></tr>")
+    """The toolkit: one card per theme's headline finding (after disclosure control) with
+    impact, evidence and cost, sortable and filterable; the same facts as a table when
+    JavaScript is off; one chart comparing every practice on a common scale."""
+    practices = sorted((_practice(e, lang) for e in entries), key=lambda p: (p.title.lower(), p.theme))
+    practices = [replace(p, order=i) for i, p in enumerate(practices)]
     body = (f"<h1>{t('site.title', lang)}</h1><p>{t('site.intro', lang)}</p>{_downloads(lang, '')}"
-            f"<table class='index'><thead><tr><th>{t('site.theme', lang)}</th><th>{t('site.finding', lang)}</th>"
-            f"<th>{t('site.files', lang)}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    return _page(lang, t("site.title", lang), banner, body)
+            f"{practices_section(practices, lang)}{chart_section(practices, lang)}")
+    return _page(lang, t("site.title", lang), banner, body, wide=True)
+
+
+def _practice(e: dict, lang: str) -> Practice:
+    """A theme's entry as the toolkit's practice: headline finding suppressed with the
+    theme's threshold, the failed last attempt if any, links to the report and files."""
+    m, last = e["manifest"], e["last_attempt"]
+    params = (m or last or {}).get("parameters", {})
+    finding = suppress(e["findings"][0], threshold_of(e)) if m and e["findings"] else None
+    links: list[tuple[str, str]] = []
+    if m:
+        base = f"../{e['theme']}/{LATEST}"
+        links = [(t("site.report", lang), f"{base}/report.html"), ("JSON", f"{base}/findings.json"),
+                 ("CSV", f"{base}/findings.csv")]
+        if e.get("run_dir") is not None and (e["run_dir"] / "trasferibilita.xlsx").is_file():
+            links.append((t("site.transfer_list", lang), f"{base}/trasferibilita.xlsx"))
+    failed = last.get("run_id") if last and last.get("status") == "failed" else None
+    return Practice(theme=e["theme"], title=params.get("title", {}).get(lang, e["theme"]), finding=finding,
+                    ran=m is not None, higher_is_better=bool(params.get("higher_is_better", True)),
+                    failed_run=failed, links=links, run_id=(m or {}).get("run_id"))
 
 
 def _downloads(lang: str, extra: str, catalogue_link: bool = True) -> str:
