@@ -14,7 +14,12 @@ noise all redrawn), runs stage 30's estimators exactly as the notebook does
   so their z-scores are only indicative);
 - rejection rate at 5% of the headline test (for the null theme: the false-positive rate);
 - rate at which the pre-trend test flags the theme (case-comunita violates parallel
-  trends by construction; the others should be flagged ~5% of the time).
+  trends by construction; the others should be flagged ~5% of the time);
+- coverage of the cost-effectiveness interval (euro per unit of outcome gained, Fieller,
+  ``synthesis.costs.cost_effectiveness`` as stage 40 computes it from ``costi_pilota``) of
+  the draw's true ratio (``costo_per_unita_esito_euro``): an undefined ratio (the effect's
+  interval reaches zero) counts as a miss; for the null theme, whose true ratio is not
+  defined, the rate at which the ratio is (wrongly) defined instead.
 
     .venv/bin/python benchmarks/calibrate_demo.py [--seeds 60] [--start 1] [--workers 2]
 """
@@ -38,6 +43,7 @@ def one_seed(seed: int) -> dict[str, dict]:
     from osservatorio.data.sources import load_sources
     from osservatorio.indicators.panel import build_panel
     from osservatorio.evaluate import designs
+    from osservatorio.synthesis.costs import cost_effectiveness, cost_summary
     from osservatorio.themes import load_theme
 
     demo = build_demo(seed)
@@ -49,9 +55,16 @@ def one_seed(seed: int) -> dict[str, dict]:
             theme = load_theme(tid)
             est = designs.for_theme(theme).estimate(build_panel(sources, theme)).to_dict()
             h, truth = est["headline"], demo.ground_truth["themes"][tid]["att_simple"]
+            pilot = sources["pilot"][sources["pilot"]["tema"] == theme.pilot_tema]
+            cost = cost_summary(pilot, sources["costi_pilota"]).per_unit_year
+            ratio = cost_effectiveness(cost, h["estimate"], h["ci_low"], h["ci_high"], h["se"],
+                                       1.0 if theme.higher_is_better else -1.0, h.get("level", 0.95))
+            true_ratio = demo.ground_truth["themes"][tid]["costo_per_unita_esito_euro"]
             out[tid] = {"estimate": h["estimate"], "se": h["se"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
                         "p_value": h["p_value"], "truth": truth,
-                        "pretrend_p": (est.get("pretrend") or {}).get("p_value")}
+                        "pretrend_p": (est.get("pretrend") or {}).get("p_value"),
+                        "ratio_defined": ratio.defined,
+                        "ratio_covers": None if true_ratio is None else ratio.covers(true_ratio)}
     return out
 
 
@@ -79,6 +92,14 @@ def main() -> None:
         mc = np.sqrt(cover.mean() * (1 - cover.mean()) / len(cover))
         print(f"{tid:26s} coverage {cover.mean():.3f} (MC se {mc:.3f})  z mean {z.mean():+.2f} sd {z.std(ddof=1):.2f}  "
               f"rejects at 5% {reject:.3f}  pre-trend flagged {flagged}")
+        if rows[0]["ratio_covers"] is None:
+            print(f"{'':26s} cost per unit gained: true ratio not defined (null effect); "
+                  f"defined anyway in {np.mean([r['ratio_defined'] for r in rows]):.3f} of the draws")
+        else:
+            ce = np.array([bool(r["ratio_covers"]) for r in rows])
+            print(f"{'':26s} cost per unit gained: coverage {ce.mean():.3f} (MC se "
+                  f"{np.sqrt(ce.mean() * (1 - ce.mean()) / len(ce)):.3f}), not defined in "
+                  f"{1 - np.mean([r['ratio_defined'] for r in rows]):.3f} of the draws")
     print(f"all six intervals cover in {all_cover.mean():.3f} of the draws "
           f"(product of the per-theme rates {np.prod(rates):.3f}; 0.95^6 = {0.95 ** 6:.3f})")
 

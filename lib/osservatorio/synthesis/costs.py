@@ -97,6 +97,26 @@ def fieller_interval(cost: float, gain: float, se_gain: float, *, se_cost: float
     return RatioInterval(cost / gain, low, high, level, True)
 
 
+def gain_interval(estimate: float, ci_low: float, ci_high: float, direction: float) -> tuple[float, float, float]:
+    """The effect and its interval as a gain (``direction`` +1 when a higher outcome is
+    better, -1 when lower is): positive is good."""
+    low, high = sorted((direction * ci_low, direction * ci_high))
+    return direction * estimate, low, high
+
+
+def cost_effectiveness(cost_per_unit_year: float, estimate: float, ci_low: float, ci_high: float,
+                       se: float | None, direction: float, level: float = 0.95) -> RatioInterval:
+    """Euro per unit of outcome gained, per treated unit and year, with Fieller's interval
+    at the estimator's own critical value (the half-width of its interval over its
+    standard error; the normal one when it gives no standard error): with a known cost,
+    the set of cost / g over the gains g in the effect's interval."""
+    gain, low, high = gain_interval(estimate, ci_low, ci_high, direction)
+    if not high > low:
+        raise InputError(f"the effect's interval is empty: {ci_low} to {ci_high}")
+    critical = (high - low) / (2 * se) if se else _critical(level, None)
+    return fieller_interval(cost_per_unit_year, gain, (high - low) / (2 * critical), level=level, critical=critical)
+
+
 def effect_draws(estimate: float, se: float, df: float | None = None, n: int = DRAWS,
                  seed: int | np.random.Generator = 0) -> np.ndarray:
     """Draws from the effect's sampling distribution: estimate + se x t(df) (normal

@@ -407,18 +407,14 @@ def cost_and_value(ctx: StageContext) -> dict:
     if summary.total is not None and summary.beneficiary_years:
         band = costs.cost_rating(summary.total, summary.beneficiary_years, 1.0)
     out["fascia"] = band.band if band else None
-    gain = gain_lo = gain_hi = None
-    if None not in (est, lo, hi):
-        gain, gain_lo, gain_hi = direction * est, *sorted((direction * lo, direction * hi))
     ratio, curve, evaluations = None, [], []
-    if gain is not None and gain_hi > gain_lo:
-        z = float(costs._critical(level, None))
-        se = _none_if_nan(h.get("se"))
-        crit = (gain_hi - gain_lo) / (2 * se) if se else z
-        se = se or (gain_hi - gain_lo) / (2 * z)  # an interval without a standard error (placebo ranks)
-        draws = costs.effect_draws(gain, (gain_hi - gain_lo) / (2 * z), seed=th.seed)
+    if None not in (est, lo, hi) and hi > lo:
+        gain, gain_lo, gain_hi = costs.gain_interval(est, lo, hi, direction)
+        # draws whose 95% interval is the estimator's (normal, with its half-width)
+        draws = costs.effect_draws(gain, (gain_hi - gain_lo) / (2 * costs._critical(level, None)), seed=th.seed)
         if summary.per_unit_year is not None:
-            ratio = costs.fieller_interval(summary.per_unit_year, gain, se, level=level, critical=crit)
+            ratio = costs.cost_effectiveness(summary.per_unit_year, est, lo, hi, _none_if_nan(h.get("se")),
+                                             direction, level)
             scale = ratio.point if ratio.defined else summary.per_unit_year / max(abs(gain), 1e-12)
             amounts = np.unique(np.round(scale * np.geomspace(0.25, 4, CEAC_POINTS), -1))
             curve = [{"euro": float(a), "prob": float(p)}
