@@ -366,3 +366,23 @@ def test_good_direction_matches_the_theme_files():
 
     for tid, sign in GOOD_DIRECTION.items():
         assert load_theme(tid).higher_is_better == (sign > 0), tid
+
+
+def test_the_demo_file_list_without_pandas_is_the_generators():
+    from osservatorio.data.demo import FILES
+    from osservatorio.data.files import DEMO_FILES
+
+    assert sorted(DEMO_FILES) == sorted(FILES.values())
+
+
+def test_demo_data_of_an_older_version_is_completed(tmp_path, monkeypatch):
+    from osservatorio import paths
+    from osservatorio.running.runner import ensure_demo_data
+
+    monkeypatch.setenv("OSSERVATORIO_ROOT", str(tmp_path))
+    ensure_demo_data()
+    demo = paths.demo_dir()
+    before = (demo / "esiti.csv").read_bytes()
+    (demo / "costi_pilota.csv").unlink()  # as demo data written before costi_pilota existed
+    ensure_demo_data()
+    assert (demo / "costi_pilota.csv").is_file() and (demo / "esiti.csv").read_bytes() == before

@@ -12,6 +12,12 @@ from typing import Final
 TABLES: Final = ["enti_terzo_settore", "atti_amministrazione_condivisa", "strumenti_finanza_sociale", "pilot",
                  "costi_pilota", "esiti", "ambiti"]
 
+# The files the demo generator writes (data/demo.py FILES): one missing means demo data of
+# an older version, regenerated (same seed: the files it already had come out the same).
+DEMO_FILES: Final = ["ambiti.csv", "enti_terzo_settore.csv", "atti_amministrazione_condivisa.csv",
+                     "strumenti_finanza_sociale.csv", "pilot.csv", "costi_pilota.csv", "esiti.csv",
+                     "ground_truth.json", "LEGGIMI.txt"]
+
 
 def find_table_file(folder: Path, table: str) -> Path | None:
     """``<table>.csv`` (or .csv.gz) or ``<table>.xlsx`` in folder, or None."""

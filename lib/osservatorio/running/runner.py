@@ -80,8 +80,11 @@ class PreparedRun:
 
 
 def ensure_demo_data() -> None:
-    """Generate the synthetic demo sources if they are missing (seeded, deterministic)."""
-    if not (paths.demo_dir() / "ground_truth.json").is_file():
+    """Generate the synthetic demo sources if they are missing, or some of their files are
+    (demo data of an older version): seeded, deterministic."""
+    from osservatorio.data.files import DEMO_FILES
+
+    if not all((paths.demo_dir() / name).is_file() for name in DEMO_FILES):
         from osservatorio.data.demo import generate_demo
 
         generate_demo(paths.demo_dir())
