@@ -30,6 +30,7 @@ from osservatorio.synthesis.findings import Finding
 
 MAX_LOCKS = 5
 MAX_BANDS = 5
+REGIONS_SHOWN = 4  # a card lists this many regions at most; more are folded (the table lists all)
 MINUS = "\u2212"
 INK, SOFT, LINE = "#1d2329", "#4d5761", "#1f5fa8"  # text, secondary text, intervals
 STRIPE, EMPTY = "#f3f5f7", "#848e98"  # the chart's alternate rows; euro signs beyond the cost band
@@ -224,7 +225,8 @@ def _impact_html(p: Practice, lang: str) -> str:
     iv = p.impact_interval
     ci = (f"{t('site.tk.ci', lang, level=level)}: {fmt_pct(iv[0], lang)} – {fmt_pct(iv[1], lang)}"
           if iv else "")
-    base = t("site.tk.of_baseline", lang, base=fmt_number(p.get("valore_base"), lang, _digits(p.get("valore_base"))),
+    key = "site.tk.of_baseline" if p.impact is not None else "site.tk.no_share"
+    base = t(key, lang, base=fmt_signed(p.get("valore_base"), lang, _digits(p.get("valore_base"))),
              unit=_e(f.unita_misura))
     better = t("site.tk.better_higher" if p.higher_is_better else "site.tk.better_lower", lang)
     return (f"<p class='tk-impact'><span class='tk-big'>{fmt_pct(p.impact, lang)}</span> {base}"
@@ -255,10 +257,10 @@ def _verdict_html(p: Practice, lang: str) -> str:
     return f"<span class='verdict-{_e(v)}'>{_e(t(f'site.tk.verdict.{v}', lang))}</span>" if v else _nd(lang)
 
 
-def _cost_html(p: Practice, lang: str) -> str:
+def _cost_html(p: Practice, lang: str, sep: str = " ") -> str:
     if p.band is None:
         return t("site.suppressed", lang) if p.cost_suppressed else _nd(lang)
-    return (f"{band_svg(p.band, lang)} <span aria-hidden='true'>{_e(t(f'site.tk.band.{p.band}', lang))}</span>")
+    return f"{band_svg(p.band, lang)}{sep}<span aria-hidden='true'>{_e(t(f'site.tk.band.{p.band}', lang))}</span>"
 
 
 def _euro_html(p: Practice, lang: str) -> str:
@@ -269,6 +271,16 @@ def _euro_html(p: Practice, lang: str) -> str:
     if p.euro_total is not None:
         return f"{fmt_euro(p.euro_total, lang)} <small>({t('site.tk.whole_pilot', lang)})</small>"
     return _nd(lang)
+
+
+def _regions_html(p: Practice, lang: str, shown: int = REGIONS_SHOWN) -> str:
+    """The regions, folded under "n regioni" when there are more than ``shown``."""
+    if not p.regions:
+        return _nd(lang)
+    names = _e(", ".join(p.regions))
+    if len(p.regions) <= shown:
+        return names
+    return f"<details><summary>{_e(t('site.tk.regions_n', lang, n=len(p.regions)))}</summary>{names}</details>"
 
 
 def _status_html(p: Practice, lang: str) -> str:
@@ -294,7 +306,7 @@ def card(p: Practice, lang: str) -> str:
         body = _status_html(p, lang)
     else:
         f = p.finding
-        regions = ", ".join(p.regions) or _nd(lang)
+        regions = _regions_html(p, lang)
         body = (f"{_status_html(p, lang)}<p class='tk-practice'>{_e(f.pratica)}{synth}<br>"
                 f"<small>{_e(f.esito_etichetta)}</small></p>{_impact_html(p, lang)}"
                 f"<dl class='tk-facts'>"
@@ -304,7 +316,7 @@ def card(p: Practice, lang: str) -> str:
                 f"<div><dt>{t('site.tk.cost', lang)}</dt><dd>{_cost_html(p, lang)}</dd></div>"
                 f"<div><dt>{t('site.tk.euro_year', lang)}</dt><dd>{_euro_html(p, lang)}</dd></div>"
                 f"<div><dt>{t('site.tk.area', lang)}</dt><dd>{_e(area_label(p.area, lang))}</dd></div>"
-                f"<div><dt>{t('site.tk.regions', lang)}</dt><dd>{_e(regions)}</dd></div></dl>")
+                f"<div><dt>{t('site.tk.regions', lang)}</dt><dd>{regions}</dd></div></dl>")
     foot = [_links_html(p)] if p.links else []
     if p.run_id:
         foot.append(f"<small>{t('site.updated', lang)}: {_e(p.run_id)}</small>")
@@ -330,16 +342,16 @@ def table_row(p: Practice, lang: str) -> str:
     else:
         iv = p.impact_interval
         level = int(round(100 * (f.livello_confidenza or 0.95)))
-        impact = fmt_pct(p.impact, lang)
+        impact = f"<strong class='tk-nowrap'>{fmt_pct(p.impact, lang)}</strong>"
         if iv:
             impact += (f"<br><small>{t('site.tk.ci', lang, level=level)}: {fmt_pct(iv[0], lang)} – "
                        f"{fmt_pct(iv[1], lang)}</small>")
         better = t("site.tk.better_higher" if p.higher_is_better else "site.tk.better_lower", lang)
         impact += f"<br><small>{better}</small>"
-        cells = (f"<td class='num'>{impact}</td><td>{_effect_text(p, lang)}</td>"
+        cells = (f"<td>{impact}</td><td>{_effect_text(p, lang)}</td>"
                  f"<td class='tk-nowrap'>{_evidence_html(p, lang)}</td><td>{_verdict_html(p, lang)}</td>"
-                 f"<td class='tk-nowrap'>{_cost_html(p, lang)}</td><td class='num'>{_euro_html(p, lang)}</td>"
-                 f"<td>{_e(area_label(p.area, lang))}</td><td>{_e(', '.join(p.regions) or _nd(lang))}</td>")
+                 f"<td>{_cost_html(p, lang, '<br>')}</td><td class='num'>{_euro_html(p, lang)}</td>"
+                 f"<td>{_e(area_label(p.area, lang))}</td><td>{_regions_html(p, lang)}</td>")
     return f"<tr {_data_attrs(p)}>{first}{cells}<td>{_links_html(p) or '–'}</td></tr>"
 
 
@@ -555,8 +567,9 @@ def chart_svg(practices: list[Practice], lang: str) -> str:
         ym = y0 + height - 16
         if i % 2 == 0:
             parts.append(f"<rect x='0' y='{y0}' width='100%' height='{height}' fill='{STRIPE}'/>")
-        parts.append(f"<line class='tk-zero' x1='{sx(0)}' x2='{sx(0)}' y1='{ym - 12}' y2='{ym + 12}' "
-                     f"stroke='{INK}' stroke-dasharray='3 3'/>")
+        if p.gain is not None:
+            parts.append(f"<line class='tk-zero' x1='{sx(0)}' x2='{sx(0)}' y1='{ym - 12}' y2='{ym + 12}' "
+                         f"stroke='{INK}' stroke-dasharray='3 3'/>")
         for k, line in enumerate(title):
             parts.append(f"<text x='{TEXT_X}' y='{y0 + 6 + LINE_H * (k + 1)}' font-weight='700' "
                          f"fill='{INK}'>{_e(line)}</text>")
