@@ -1,7 +1,7 @@
 """The site index as a toolkit (issue 12, part 4): cards, table, chart, sorting and filtering.
 
 The site is built from finding records written here the way runs write them (a run folder
-with manifest.json and findings.json, ``latest`` pointing at it), with five themes that
+with manifest.json and findings.json, ``latest`` pointing at it), with six themes that
 differ in effect, evidence, cost, outcome area and region: one whose beneficiaries are
 below the disclosure threshold, one without cost fields or padlock rating, one whose
 latest attempt failed after a success and one that never succeeded. The HTML is checked
@@ -18,25 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from osservatorio.synthesis import findings as findings_mod
-from osservatorio.synthesis.findings import Finding
+from osservatorio.synthesis.findings import SCHEMA_VERSION
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None)
 
 THRESHOLD = 5
-NEW_FIELDS = {"fascia_costo", "costo_per_beneficiario_anno_euro", "area_esito", "regioni"}
 RUN = "20260101T000000000-1"
 FAILED_RUN = "20260102T000000000-2"
-
-
-class _Finding13(Finding):
-    """The schema 1.3 fields, for as long as the finding record does not have them yet."""
-
-    fascia_costo: int | None = None
-    costo_per_beneficiario_anno_euro: float | None = None
-    area_esito: str | None = None
-    regioni: list[str] = []
 
 
 def _record(theme: str, title: str, *, effect: float, base: float, ci: tuple[float, float], locks: int | None,
@@ -92,14 +81,12 @@ def _manifest(theme: str, title: str, run_id: str, status: str, higher_is_better
                            "disclosure_threshold": THRESHOLD, "language": "it", "seed": 1}}
 
 
-def _write_outputs(outputs: Path, with_new_fields: bool) -> None:
+def _write_outputs(outputs: Path) -> None:
     for theme, (record, higher) in RECORDS.items():
-        if not with_new_fields:
-            record = {k: v for k, v in record.items() if k not in NEW_FIELDS}
         run = outputs / theme / RUN
         run.mkdir(parents=True)
         (run / "manifest.json").write_text(json.dumps(_manifest(theme, record["titolo"], RUN, "success", higher)))
-        (run / "findings.json").write_text(json.dumps({"schema_version": "1.2", "findings": [record]}))
+        (run / "findings.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "findings": [record]}))
         (outputs / theme / "latest").symlink_to(RUN)
     failed = outputs / "beta-lavoro" / FAILED_RUN
     failed.mkdir()
@@ -116,10 +103,7 @@ def _build(tmp: Path, lang: str = "it") -> Path:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OSSERVATORIO_ROOT", str(tmp))
-        if not NEW_FIELDS <= set(Finding.model_fields):
-            mp.setattr(findings_mod, "Finding", _Finding13)
-            mp.setattr(site_mod, "Finding", _Finding13)
-        _write_outputs(tmp / "outputs", with_new_fields=True)
+        _write_outputs(tmp / "outputs")
         return site_mod.build_site(lang=lang)
 
 
