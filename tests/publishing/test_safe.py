@@ -64,6 +64,9 @@ def _normal(text: str) -> str:
 
 def assert_inert_html(page: str, shown: list[str]) -> str:
     """No planted element or attribute; every string of ``shown`` visible as text."""
+    from osservatorio.publishing.toolkit import SCRIPT
+
+    page = page.replace(f"<script>{SCRIPT}</script>", "", 1)  # the site index's own script, exactly
     parser = _Page()
     parser.feed(page)
     parser.close()
@@ -374,9 +377,13 @@ def _inject_sources(demo: Path) -> None:
     fin["metrica_esito"] = _prefixed(fin["metrica_esito"], 1)
     fin.to_csv(demo / "strumenti_finanza_sociale.csv", index=False)
     pilot = read("pilot")
+    old_ids = pilot["id_pilota"].copy()
     pilot["id_pilota"] = _prefixed(pilot["id_pilota"])
     pilot["pratica"] = _prefixed(pilot["pratica"], 2)
     pilot.to_csv(demo / "pilot.csv", index=False)
+    costi = read("costi_pilota")  # the same hostile ids where the costs name the pilots
+    costi["id_pilota"] = costi["id_pilota"].map(dict(zip(old_ids, pilot["id_pilota"], strict=True)))
+    costi.to_csv(demo / "costi_pilota.csv", index=False)
     areas = read("ambiti")
     for column in ("ambito_sociale", "distretto_sanitario", "asl"):
         codes = sorted(set(areas[column]))
