@@ -9,6 +9,7 @@ Set OSSERVATORIO_SCREENSHOT_DIR to keep the screenshots for a look by eye.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -106,6 +107,12 @@ def test_reviewer_opens_index_report_and_catalogue(fresh_project, tmp_path):
     assert all(len(s) > 2_000 for s in figures)
     assert "Trasferibilità" in dom and "trasferibilita.csv" in dom
     assert "Riley" in dom  # the methods say when the prediction interval is Riley's
+    # cost and value of the null-effect social impact bonds: no ratio, a contract that almost never pays
+    assert "Costo e valore" in dom and "non definito" in dom
+    assert "Contratti a pagamento sui risultati" in dom and "quasi certamente non paga" in dom
+    value = json.loads((report.parent / "data" / "costo_valore.json").read_text())
+    assert value["contratti_sintesi"]["prob_pagamento"] < 0.05 and value["costo_efficacia"]["stato"] == "non_definito"
+    assert (report.parent / "costi.xlsx").is_file()
     assert "Traceback" not in dom
 
     # catalogue: the practice is listed, not called effective, 0 padlocks on synthetic data

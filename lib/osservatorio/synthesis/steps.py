@@ -498,7 +498,7 @@ def _show_cost_and_value(ctx: StageContext, out: dict, summary, band) -> None:
                   prob=fmt_number(100 * agg["prob_pagamento"], lang, 1),
                   loss=fmt_number(100 * agg["prob_perdita"], lang, 1))
         cols = ["comune", "capitale", "soglia", "durata_anni", "prob_pagamento", "pagamento_atteso", "pagamento_low",
-                "pagamento_high", "tir_atteso", "prob_perdita"]
+                "pagamento_high", "tir_atteso", "prob_perdita", "risparmio_atteso"]
         frame = pd.DataFrame(out["contratti"])[cols]
         for c in ("prob_pagamento", "prob_perdita", "tir_atteso"):
             frame[c] = 100 * frame[c].astype(float)
