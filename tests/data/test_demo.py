@@ -383,6 +383,14 @@ def test_demo_data_of_an_older_version_is_completed(tmp_path, monkeypatch):
     ensure_demo_data()
     demo = paths.demo_dir()
     before = (demo / "esiti.csv").read_bytes()
-    (demo / "costi_pilota.csv").unlink()  # as demo data written before costi_pilota existed
+    # as demo data written before costi_pilota existed: no file, not in the generator's list
+    truth = json.loads((demo / "ground_truth.json").read_text(encoding="utf-8"))
+    truth["files"].remove("costi_pilota.csv")
+    (demo / "ground_truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    (demo / "costi_pilota.csv").unlink()
     ensure_demo_data()
     assert (demo / "costi_pilota.csv").is_file() and (demo / "esiti.csv").read_bytes() == before
+    # a file the user removed (replaced by a workbook, say) is not brought back
+    (demo / "pilot.csv").unlink()
+    ensure_demo_data()
+    assert not (demo / "pilot.csv").exists()

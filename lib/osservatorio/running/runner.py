@@ -80,11 +80,17 @@ class PreparedRun:
 
 
 def ensure_demo_data() -> None:
-    """Generate the synthetic demo sources if they are missing, or some of their files are
-    (demo data of an older version): seeded, deterministic."""
+    """Generate the synthetic demo sources if they are missing, or were written by an older
+    generator (its ground_truth.json lists fewer files: before costi_pilota): seeded,
+    deterministic. A demo file a user edited, converted or removed is left as it is."""
     from osservatorio.data.files import DEMO_FILES
 
-    if not all((paths.demo_dir() / name).is_file() for name in DEMO_FILES):
+    truth = paths.demo_dir() / "ground_truth.json"
+    try:
+        listed = set(json.loads(truth.read_text(encoding="utf-8")).get("files", []))
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if listed is None or not set(DEMO_FILES) - {truth.name} <= listed:
         from osservatorio.data.demo import generate_demo
 
         generate_demo(paths.demo_dir())
