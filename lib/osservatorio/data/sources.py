@@ -174,10 +174,11 @@ def cost_checks(frames: dict[str, pd.DataFrame], files: dict[str, Path]) -> Fail
     if strumenti is not None and not strumenti.empty:
         failures.extend(check_contract_terms(strumenti, str(files["strumenti_finanza_sociale"]),
                                              schemas.CONTRACT_COLUMNS))
-    costi = frames.get("costi_pilota")
+    costi, pilot = frames.get("costi_pilota"), frames.get("pilot")
     if costi is not None and not costi.empty and "id_pilota" in costi.columns:
-        failures.extend(check_costs(costi, str(files["costi_pilota"]), frames.get("pilot"),
-                                    str(files.get("pilot", "pilot.csv"))))
+        if pilot is not None and (pilot.empty or "id_pilota" not in pilot.columns):
+            pilot = None  # a pilot file with its own failure: its ids are not checked against it
+        failures.extend(check_costs(costi, str(files["costi_pilota"]), pilot, str(files.get("pilot", "pilot.csv"))))
     return failures
 
 
