@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -167,11 +168,17 @@ def _apply_layout(ws, df: pd.DataFrame, spec: dict | None) -> None:
         ws.freeze_panes(*spec["freeze"])
 
 
+_FIXED_CREATED = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
 def _write_fast(path: str, sheets: dict[str, pd.DataFrame], layout: dict[str, dict]) -> None:
     import xlsxwriter
 
     with xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_numbers": False,
                                     "strings_to_formulas": False, "strings_to_urls": False}) as book:
+        # a fixed creation date (XlsxWriter's default is the second of writing): the same
+        # content gives the same bytes, so a cached copy equals a fresh write
+        book.set_properties({"created": _FIXED_CREATED})
         for name, df in sheets.items():
             ws = book.add_worksheet(name)
             _apply_layout(ws, df, layout.get(name))
