@@ -105,3 +105,29 @@ def test_signal_handled_in_a_background_task_stops_the_event_loop_at_once():
     """)
     out, err = proc.communicate(timeout=60)
     assert out.strip() == "interrupted after 0 s", err
+
+
+def test_a_stop_raised_where_it_cannot_propagate_is_raised_again_not_printed():
+    """In a worker, SIGTERM raised inside a weakref callback (as the import machinery's)
+    is 'Exception ignored' for Python; the worker's hook sends the signal again, so the
+    stop reaches the worker's code and nothing is printed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, time, weakref, signal, os\n"
+        "from osservatorio.running import stopping\n"
+        "stopping.init_worker()\n"
+        "class A: pass\n"
+        "a = A()\n"
+        "r = weakref.ref(a, lambda ref: os.kill(os.getpid(), signal.SIGTERM) or time.sleep(0.2))\n"
+        "try:\n"
+        "    del a\n"
+        "    for _ in range(50):\n"
+        "        time.sleep(0.01)\n"
+        "    print('not stopped')\n"
+        "except stopping.Interrupted:\n"
+        "    print('stopped')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.strip() == "stopped", res.stdout + res.stderr
+    assert "Exception ignored" not in res.stderr and "Traceback" not in res.stderr, res.stderr

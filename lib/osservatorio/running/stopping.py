@@ -138,6 +138,21 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, name="osservatorio-parent-watch", daemon=True).start()
 
 
+def _unraisable(args) -> None:
+    """``sys.unraisablehook`` of a worker: a stop signal whose ``Interrupted`` was raised
+    where no exception can propagate (a weakref callback of the import machinery, a
+    ``__del__``) is not printed as "Exception ignored" with a traceback, and not lost:
+    the signal is sent again (from a timer thread, once this hook has returned), to be
+    raised at the next point that can take it."""
+    if isinstance(args.exc_value, Interrupted):
+        signum = _state.get("signum") or signal.SIGTERM
+        _state["signum"] = None  # not stopping yet: the exception went nowhere
+        # from another thread, shortly: a signal sent here would be handled inside this hook
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
+    sys.__unraisablehook__(args)
+
+
 def init_worker() -> None:
     """First thing a batch worker does: leave SIGINT to the batch, turn SIGTERM into
     ``Interrupted``, and stop when the batch ends (its sentinel) or the process that
@@ -147,6 +162,7 @@ def init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
+    sys.unraisablehook = _unraisable
     die_with_parent(signal.SIGTERM)
     if parent == 1 or os.getppid() != parent:  # the parent died before the request took effect
         _stop_worker(signal.SIGTERM, None)
