@@ -25,7 +25,8 @@ from osservatorio.synthesis.evidence import (
 )
 
 # every diagnostic computed and showing no threat
-CLEAN = {"n_treated_clusters": 50, "pretrend_p": 0.6, "placebo_p": 0.4, "ci_width_ratio": 0.3, "i2": 0.2}
+CLEAN = {"n_treated_clusters": 50, "pretrend_p": 0.6, "placebo_p": 0.4, "ci_width_ratio": 0.3, "i2": 0.2,
+         "breakdown": 2.0}
 
 
 def _pad(level: int, **kwargs):
@@ -68,21 +69,21 @@ def test_maryland_table_lists_every_design(lang, first):
 @pytest.mark.parametrize("level", [1, 2, 3, 4, 5])
 def test_clean_finding_keeps_maryland_level(level):
     r = padlocks(level, n_treated_clusters=50, pretrend_p=0.6, placebo_p=0.4,
-                 ci_width_ratio=0.3, synthetic_data=False, i2=0.2)
+                 ci_width_ratio=0.3, synthetic_data=False, i2=0.2, breakdown=2.0)
     assert r.padlocks == level == r.uncapped == r.maryland
     assert r.reasons == ()
 
 
 def test_not_applicable_diagnostics_skip_their_rules():
     na = not_applicable("the design has no such test")
-    r = padlocks(4, n_treated_clusters=na, pretrend_p=na, placebo_p=na, ci_width_ratio=na, i2=na)
+    r = padlocks(4, n_treated_clusters=na, pretrend_p=na, placebo_p=na, ci_width_ratio=na, i2=na, breakdown=na)
     assert r.padlocks == 4 and r.reasons == ()
 
 
 def test_missing_or_nan_diagnostics_count_as_failed():
     """None or NaN is a value that was expected and is missing: never read as 'does not apply'."""
     r = padlocks(5, n_treated_clusters=None, pretrend_p=None, placebo_p=float("nan"), ci_width_ratio=np.nan,
-                 i2=Check("computed", float("nan")))
+                 i2=Check("computed", float("nan")), breakdown=None)
     assert r.codes == ["pretrend_failed", "placebo_failed", "few_clusters", "wide_interval", "high_heterogeneity"]
     assert r.padlocks == 0 and all(x.failed == ev.NO_VALUE for x in r.reasons)
 
@@ -90,7 +91,9 @@ def test_missing_or_nan_diagnostics_count_as_failed():
 def test_every_diagnostic_must_be_given():
     """No default: a caller states each diagnostic, not_applicable(...) included."""
     with pytest.raises(TypeError, match="placebo_p"):
-        padlocks(4, n_treated_clusters=50, pretrend_p=0.5, ci_width_ratio=0.3, i2=0.2)
+        padlocks(4, n_treated_clusters=50, pretrend_p=0.5, ci_width_ratio=0.3, i2=0.2, breakdown=2.0)
+    with pytest.raises(TypeError, match="breakdown"):
+        padlocks(4, n_treated_clusters=50, pretrend_p=0.5, placebo_p=0.5, ci_width_ratio=0.3, i2=0.2)
 
 
 # --- padlocks: each rule at its boundary ---------------------------------------------
@@ -99,8 +102,13 @@ def test_every_diagnostic_must_be_given():
 @pytest.mark.parametrize(
     "kwargs,code,removed",
     [
-        ({"pretrend_p": 0.049}, "pretrend_failed", 2),
-        ({"pretrend_p": 0.0}, "pretrend_failed", 2),
+        ({"pretrend_p": 0.049, "breakdown": 0.99}, "pretrend_failed", 2),
+        ({"pretrend_p": 0.0, "breakdown": 0.0}, "pretrend_failed", 2),
+        ({"pretrend_p": 0.049, "breakdown": not_applicable("no event study")}, "pretrend_failed", 2),
+        ({"pretrend_p": 0.049, "breakdown": failed("it raised")}, "pretrend_failed", 2),
+        ({"pretrend_p": 0.049, "breakdown": None}, "pretrend_failed", 2),
+        ({"pretrend_p": 0.049, "breakdown": 1.0}, "pretrend_failed_robust", 1),
+        ({"pretrend_p": 0.0, "breakdown": math.inf}, "pretrend_failed_robust", 1),
         ({"placebo_p": 0.049}, "placebo_failed", 1),
         ({"n_treated_clusters": 9}, "few_clusters", 1),
         ({"n_treated_clusters": 1}, "few_clusters", 1),
@@ -120,6 +128,7 @@ def test_rule_fires_just_past_threshold(kwargs, code, removed):
     "kwargs",
     [
         {"pretrend_p": 0.05}, {"pretrend_p": 1.0},
+        {"pretrend_p": 0.6, "breakdown": 0.0}, {"pretrend_p": 0.6, "breakdown": failed("it raised")},
         {"placebo_p": 0.05},
         {"n_treated_clusters": 10},
         {"ci_width_ratio": 1.0}, {"ci_width_ratio": 0.0},
@@ -135,7 +144,8 @@ def test_thresholds_are_the_named_constants():
     assert (ev.PRETREND_ALPHA, ev.PLACEBO_ALPHA, ev.MIN_TREATED_CLUSTERS,
             ev.MAX_CI_WIDTH_RATIO, ev.MAX_I2, ev.SYNTHETIC_DATA_CAP) == (0.05, 0.05, 10, 1.0,
                                                                            0.75, 0)
-    assert [r.code for r in ev.RULES] == ["pretrend_failed", "placebo_failed", "few_clusters",
+    assert (ev.BREAKDOWN_ROBUST, ev.PRETREND_PENALTY, ev.PRETREND_ROBUST_PENALTY) == (1.0, 2, 1)
+    assert [r.code for r in ev.RULES] == ["pretrend_failed", "pretrend_failed_robust", "placebo_failed", "few_clusters",
                                           "wide_interval", "high_heterogeneity",
                                           "synthetic_data"]
 
@@ -149,7 +159,7 @@ def test_synthetic_data_caps_at_zero_and_keeps_uncapped():
 
 
 def test_synthetic_cap_on_already_zero_records_zero_removed():
-    r = _pad(1, pretrend_p=0.01, synthetic_data=True)
+    r = _pad(1, pretrend_p=0.01, breakdown=0.1, synthetic_data=True)
     assert r.padlocks == 0 and r.uncapped == 0
     assert [(x.code, x.removed) for x in r.reasons] == [("pretrend_failed", 1),
                                                         ("synthetic_data", 0)]
@@ -157,7 +167,7 @@ def test_synthetic_cap_on_already_zero_records_zero_removed():
 
 def test_all_threats_floor_at_zero_and_reasons_add_up():
     r = padlocks(4, n_treated_clusters=3, pretrend_p=0.01, placebo_p=0.01,
-                 ci_width_ratio=2.0, i2=0.9)
+                 ci_width_ratio=2.0, i2=0.9, breakdown=0.2)
     assert r.padlocks == 0
     assert r.codes == ["pretrend_failed", "placebo_failed", "few_clusters", "wide_interval",
                        "high_heterogeneity"]
@@ -179,16 +189,20 @@ def test_typical_findings():
     no_cohorts = not_applicable("no effects per cohort")
     # staggered DiD, 40 treated comuni, clean diagnostics, tight CI
     assert padlocks(maryland_level("staggered_did"), n_treated_clusters=40, pretrend_p=0.5, placebo_p=0.6,
-                    ci_width_ratio=0.4, i2=0.3).padlocks == 4
+                    ci_width_ratio=0.4, i2=0.3, breakdown=3.0).padlocks == 4
     # one treated comune with synthetic control (no leads), clean in-space placebo
     assert padlocks(maryland_level("synthetic_control"), n_treated_clusters=1, pretrend_p=not_applicable("no leads"),
-                    placebo_p=0.3, ci_width_ratio=0.5, i2=no_cohorts).padlocks == 2
+                    placebo_p=0.3, ci_width_ratio=0.5, i2=no_cohorts,
+                    breakdown=not_applicable("no event study")).padlocks == 2
     # TWFE with failed pre-trends
     assert padlocks(maryland_level("twfe_did"), n_treated_clusters=30, pretrend_p=0.01, placebo_p=0.5,
-                    ci_width_ratio=0.5, i2=no_cohorts).padlocks == 1
+                    ci_width_ratio=0.5, i2=no_cohorts, breakdown=0.3).padlocks == 1
+    # the same with a rejected pre-trend but an effect robust to divergences up to 1.5x the pre-adoption one
+    assert padlocks(maryland_level("twfe_did"), n_treated_clusters=30, pretrend_p=0.01, placebo_p=0.5,
+                    ci_width_ratio=0.5, i2=no_cohorts, breakdown=1.5).padlocks == 2
     # the same TWFE whose pre-trend test raised: no better than with the failed test
     assert padlocks(maryland_level("twfe_did"), n_treated_clusters=30, pretrend_p=failed("no usable lead"),
-                    placebo_p=0.5, ci_width_ratio=0.5, i2=no_cohorts).padlocks == 1
+                    placebo_p=0.5, ci_width_ratio=0.5, i2=no_cohorts, breakdown=0.3).padlocks == 1
 
 
 @pytest.mark.parametrize(
@@ -196,7 +210,7 @@ def test_typical_findings():
     [{"maryland": 0}, {"maryland": 6}, {"maryland": 3.0}, {"maryland": True},
      {"maryland": 3, "pretrend_p": 1.5}, {"maryland": 3, "placebo_p": -0.1},
      {"maryland": 3, "i2": 75}, {"maryland": 3, "ci_width_ratio": -1},
-     {"maryland": 3, "n_treated_clusters": -2}],
+     {"maryland": 3, "n_treated_clusters": -2}, {"maryland": 3, "breakdown": -0.5}],
 )
 def test_invalid_padlock_inputs_raise(kwargs):
     with pytest.raises(InputError):
@@ -218,7 +232,7 @@ def test_rules_table_has_every_rule(lang, cols):
     t = rules_table(lang)
     assert list(t.columns) == cols
     assert list(t[cols[0]]) == ["start", *[r.code for r in ev.RULES], "failed", "not_applicable", "floor"]
-    assert list(t[cols[2]])[1:-3] == ["-2", "-1", "-1", "-1", "-1",
+    assert list(t[cols[2]])[1:-3] == ["-2", "-1", "-1", "-1", "-1", "-1",
                                       "max 0" if lang == "en" else "massimo 0"]
     assert list(t[cols[2]])[-3:-1] == (["= rule", "0"] if lang == "en" else ["= regola", "0"])
 
@@ -247,7 +261,9 @@ def test_rule_text_words_every_rule_in_both_languages():
 
 # per diagnostic a rule reads: a computed value that passes, and one that shows the threat
 VALUES = {"n_treated_clusters": (50, 3), "pretrend_p": (0.6, 0.01), "placebo_p": (0.4, 0.01),
-          "ci_width_ratio": (0.3, 2.0), "i2": (0.2, 0.9)}
+          "ci_width_ratio": (0.3, 2.0), "i2": (0.2, 0.9), "breakdown": (2.0, 0.3)}
+# modifiers: diagnostics that only choose between penalties; not applicable never softens one
+MODIFIERS = {"breakdown"}
 STATES = ("pass", "threat", "not_applicable", "failed")
 
 
@@ -261,7 +277,7 @@ def _args(states: dict[str, str]) -> dict:
 
 
 def test_the_property_covers_every_rule():
-    assert set(VALUES) == {r.reads for r in ev.RULES if r.cap is None}
+    assert set(VALUES) == {r.reads for r in ev.RULES if r.cap is None} | {r.given[0] for r in ev.RULES if r.given}
 
 
 @pytest.mark.parametrize("synthetic", [False, True])
@@ -277,8 +293,8 @@ def test_a_failed_diagnostic_never_grades_higher_than_a_failing_one(level, synth
         r = padlocks(level, **_args(states), synthetic_data=synthetic)
         as_threat = padlocks(level, **_args({k: "threat" if v == "failed" else v for k, v in states.items()}),
                              synthetic_data=synthetic)
-        as_pass = padlocks(level, **_args({k: "pass" if v == "not_applicable" else v for k, v in states.items()}),
-                           synthetic_data=synthetic)
+        as_pass = padlocks(level, **_args({k: ("threat" if k in MODIFIERS else "pass") if v == "not_applicable"
+                                              else v for k, v in states.items()}), synthetic_data=synthetic)
         assert (r.padlocks, r.uncapped, r.codes) == (as_threat.padlocks, as_threat.uncapped, as_threat.codes), states
         assert [x.removed for x in r.reasons] == [x.removed for x in as_threat.reasons], states
         assert (r.padlocks, r.uncapped, r.codes) == (as_pass.padlocks, as_pass.uncapped, as_pass.codes), states
@@ -290,13 +306,16 @@ def test_a_failed_diagnostic_never_grades_higher_than_a_failing_one(level, synth
                     assert r.padlocks <= better.padlocks and r.uncapped <= better.uncapped, (states, name)
         # the reasons say which rules fired because their diagnostic failed, and why
         failed_codes = {x.code for x in r.reasons if x.failed is not None}
-        assert failed_codes == {rule.code for rule in ev.RULES if states.get(rule.reads) == "failed"}, states
+        assert failed_codes == {c for c in r.codes if states.get(ev._rule(c).reads) == "failed"}, states
+        assert {ev._rule(c).reads for c in failed_codes} == {k for k, v in states.items()
+                                                              if v == "failed" and k not in MODIFIERS}, states
         assert all(x.failed == "it raised" for x in r.reasons if x.failed is not None)
 
 
 @pytest.mark.parametrize("rule", [r for r in ev.RULES if r.cap is None], ids=lambda r: r.code)
 def test_each_rule_fires_on_its_failed_diagnostic_with_its_penalty(rule):
-    r = _pad(5, **{rule.reads: failed("too few periods")})
+    modifier = {} if rule.given is None else {rule.given[0]: 2.0 if rule.given[1](ev.computed(2.0)) else 0.1}
+    r = _pad(5, **{rule.reads: failed("too few periods")}, **modifier)
     assert r.codes == [rule.code] and r.reasons[0].removed == rule.removed
     assert r.reasons[0].failed == "too few periods"
     assert _pad(5, **{rule.reads: not_applicable("by design")}).reasons == ()

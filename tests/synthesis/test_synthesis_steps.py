@@ -89,7 +89,8 @@ def _demo_finding(theme: str, design: str, est: float, lo: float, hi: float, p: 
     rating = padlocks(level, n_treated_clusters=n_clusters,
                       pretrend_p=not_applicable("no leads") if design == "synthetic_control" else pretrend_p,
                       placebo_p=not_applicable("not simulated"), i2=not_applicable("not simulated"),
-                      ci_width_ratio=ci_width_ratio(est, lo, hi), synthetic_data=True)
+                      ci_width_ratio=ci_width_ratio(est, lo, hi), breakdown=not_applicable("not simulated"),
+                      synthetic_data=True)
     return Finding(
         tema=theme, titolo=theme, pratica=theme, esito="y", esito_etichetta="y", unita_misura="u",
         livello_unita="comune", disegno=design, stimatore="x", effetto=est, effetto_relativo=est / 10,
@@ -151,7 +152,7 @@ def test_weak_evidence_names_no_context_where_it_worked(tmp_path, monkeypatch):
 
 def test_reason_text_names_the_cap_not_a_zero_removal():
     rating = padlocks(2, n_treated_clusters=50, pretrend_p=0.01, placebo_p=0.5, ci_width_ratio=0.2, i2=0.1,
-                      synthetic_data=True)  # 2 - 2 = 0, then the cap removes nothing
+                      breakdown=0.2, synthetic_data=True)  # 2 - 2 = 0, then the cap removes nothing
     texts = [step._reason_text(r, "it") for r in rating.reasons]
     assert texts[0].endswith("(−2)") and texts[1].endswith("(massimo 0)"), texts
     assert step._reason_text(rating.reasons[1], "en").endswith("(at most 0)")

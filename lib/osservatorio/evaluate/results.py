@@ -70,6 +70,14 @@ def diagnostic_computed(p_value: float | None, **fields: Any) -> dict[str, Any]:
     return _record("computed", None, float(p_value), fields)
 
 
+def diagnostic_value(key: str, value: float | None, **fields: Any) -> dict[str, Any]:
+    """A diagnostic whose result is a number other than a p-value (``key``: e.g. the
+    breakdown value of a sensitivity analysis); an undefined one makes it failed."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return diagnostic_failed(f"{key} is undefined ({value})", **fields)
+    return {"status": "computed", "reason": None, **{k: v for k, v in fields.items() if k != key}, key: value}
+
+
 def diagnostic_failed(reason: object, **fields: Any) -> dict[str, Any]:
     """A diagnostic tried and not computed; ``reason`` (a message or the exception) kept on one line."""
     return _record("failed", one_line(reason), None, fields)

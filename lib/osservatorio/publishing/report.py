@@ -84,6 +84,9 @@ def headline_markdown(finding: Finding | None, lang: str) -> str:
                        reasons=reasons))
         if f.dati_sintetici and f.lucchetti_senza_limite_sintetico is not None:
             lines.append(t("headline.uncapped", lang, uncapped=f.lucchetti_senza_limite_sintetico))
+    if f.valore_rottura_stato == "calcolato" and f.valore_rottura_mbar is not None:
+        key = "headline.breakdown" if f.valore_rottura_mbar > 0 else "headline.breakdown_zero"
+        lines.append(t(key, lang, k=fmt_number(f.valore_rottura_mbar, lang, 2)))
     return "\n\n".join(lines)
 
 

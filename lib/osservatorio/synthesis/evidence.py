@@ -30,7 +30,7 @@ import pandas as pd
 from osservatorio.exceptions import InputError
 
 Design = Literal[
-    "rct", "staggered_did", "twfe_did", "did_few_treated", "synthetic_control",
+    "rct", "staggered_did", "twfe_did", "did_few_treated", "synthetic_control", "synthetic_did",
     "event_study_its", "its", "cross_section", "correlation",
 ]
 Lang = Literal["it", "en"]
@@ -51,6 +51,9 @@ MARYLAND: dict[str, tuple[int, str, str]] = {
         "prima-dopo con gruppo di confronto, poche unità trattate (wild bootstrap)"),
     "synthetic_control": (3, "before-after with a synthetic comparison unit",
                           "prima-dopo con unità di confronto sintetica"),
+    "synthetic_did": (
+        3, "before-after with a comparison weighted over units and periods (synthetic difference-in-differences)",
+        "prima-dopo con un confronto pesato su unità e periodi (differenza nelle differenze sintetica)"),
     "event_study_its": (
         2, "before-after on the treated series only (event study without control series)",
         "prima-dopo sulla sola serie trattata (event study senza serie di controllo)"),
@@ -90,6 +93,11 @@ def maryland_table(lang: Lang = "en") -> pd.DataFrame:
 
 PRETREND_ALPHA = 0.05  # joint pre-trend test p below this: parallel trends rejected
 PRETREND_PENALTY = 2
+# Rambachan-Roth breakdown value (relative magnitudes, Mbar) at or above which a rejected
+# pre-trend costs less: the effect stays significant even if, after adoption, trends
+# diverge by as much as the largest divergence seen before it (Mbar = 1, their benchmark)
+BREAKDOWN_ROBUST = 1.0
+PRETREND_ROBUST_PENALTY = 1
 PLACEBO_ALPHA = 0.05  # placebo (fake date / untreated units) p below this: failed
 PLACEBO_PENALTY = 1
 MIN_TREATED_CLUSTERS = 10  # fewer treated clusters: cluster-robust inference fragile
@@ -170,6 +178,7 @@ class Diagnostics:
     ci_width_ratio: Check
     synthetic_data: Check
     i2: Check
+    breakdown: Check  # Rambachan-Roth breakdown Mbar of the event study (modifies pretrend_failed)
 
 
 @dataclass(frozen=True)
@@ -187,6 +196,9 @@ class PadlockRule:
     text_it: str = ""
     failed_en: str = ""  # "{reason}": the diagnostic could not be computed, and counts as showing the threat
     failed_it: str = ""
+    # a condition on another diagnostic that must also hold for the rule to fire (e.g. the
+    # breakdown value choosing between two penalties for a rejected pre-trend)
+    given: tuple[str, Callable[[Check], bool]] | None = None
 
     def failure(self, d: Diagnostics) -> str | None:
         """The reason its diagnostic could not be computed, or None."""
@@ -195,7 +207,14 @@ class PadlockRule:
 
     def fires(self, d: Diagnostics) -> bool:
         c = getattr(d, self.reads)
-        return c.status == "failed" or (c.status == "computed" and bool(self.threat(c.value)))
+        shown = c.status == "failed" or (c.status == "computed" and bool(self.threat(c.value)))
+        return shown and (self.given is None or self.given[1](getattr(d, self.given[0])))
+
+
+def robust_breakdown(c: Check) -> bool:
+    """A breakdown value computed and at least ``BREAKDOWN_ROBUST``. One not computed, not
+    applicable or failed never softens a penalty."""
+    return c.status == "computed" and c.value >= BREAKDOWN_ROBUST
 
 
 def _given(x) -> bool:
@@ -209,11 +228,27 @@ def _it(x: float) -> str:
 RULES: tuple[PadlockRule, ...] = (
     PadlockRule(
         "pretrend_failed", "pretrend_p", lambda p: p < PRETREND_ALPHA, removed=PRETREND_PENALTY,
-        text_en=f"joint pre-trend test rejects parallel trends (p < {PRETREND_ALPHA:g})",
-        text_it=f"il test congiunto sui trend pre-intervento rifiuta i trend paralleli "
-                f"(p < {_it(PRETREND_ALPHA)})",
+        text_en=f"joint pre-trend test rejects parallel trends (p < {PRETREND_ALPHA:g}) and the effect does not "
+                f"survive post-adoption divergences as large as the largest pre-adoption one (breakdown value "
+                f"Mbar below {BREAKDOWN_ROBUST:g}, or not computed)",
+        text_it=f"il test congiunto sui trend pre-intervento rifiuta i trend paralleli (p < {_it(PRETREND_ALPHA)}) e "
+                f"l'effetto non resiste a divergenze dopo l'adozione grandi quanto la massima osservata prima "
+                f"(valore di rottura Mbar sotto {_it(BREAKDOWN_ROBUST)}, o non calcolato)",
         failed_en="pre-trend test could not be computed: {reason} — counts as failed",
-        failed_it="test pre-trend non calcolabile: {reason} — conta come non superato"),
+        failed_it="test pre-trend non calcolabile: {reason} — conta come non superato",
+        given=("breakdown", lambda c: not robust_breakdown(c))),
+    PadlockRule(
+        "pretrend_failed_robust", "pretrend_p", lambda p: p < PRETREND_ALPHA, removed=PRETREND_ROBUST_PENALTY,
+        text_en=f"joint pre-trend test rejects parallel trends (p < {PRETREND_ALPHA:g}), but the effect stays "
+                f"significant unless post-adoption divergences exceed {BREAKDOWN_ROBUST:g} times the largest "
+                f"pre-adoption one (Rambachan-Roth breakdown value Mbar >= {BREAKDOWN_ROBUST:g})",
+        text_it=f"il test congiunto sui trend pre-intervento rifiuta i trend paralleli (p < {_it(PRETREND_ALPHA)}), "
+                f"ma l'effetto resta significativo a meno che le divergenze dopo l'adozione superino "
+                f"{_it(BREAKDOWN_ROBUST)} volte la massima osservata prima (valore di rottura di Rambachan-Roth "
+                f"Mbar >= {_it(BREAKDOWN_ROBUST)})",
+        failed_en="pre-trend test could not be computed: {reason} — counts as failed",
+        failed_it="test pre-trend non calcolabile: {reason} — conta come non superato",
+        given=("breakdown", robust_breakdown)),
     PadlockRule(
         "placebo_failed", "placebo_p", lambda p: p < PLACEBO_ALPHA, removed=PLACEBO_PENALTY,
         text_en=f"placebo test (fake date or untreated units) finds an effect "
@@ -251,7 +286,7 @@ RULES: tuple[PadlockRule, ...] = (
         failed_en="origin of the data unknown: {reason} — counts as synthetic",
         failed_it="origine dei dati sconosciuta: {reason} — conta come dati sintetici"),
 )
-assert {r.reads for r in RULES} == {f.name for f in fields(Diagnostics)}
+assert {r.reads for r in RULES} | {r.given[0] for r in RULES if r.given} == {f.name for f in fields(Diagnostics)}
 
 
 @dataclass(frozen=True)
@@ -289,6 +324,7 @@ def padlocks(
     placebo_p: Diagnostic,
     ci_width_ratio: Diagnostic,
     i2: Diagnostic,
+    breakdown: Diagnostic,
     synthetic_data: bool = False,
 ) -> PadlockRating:
     """Padlock rating (0-5): start from the Maryland level, apply `RULES` in order.
@@ -301,17 +337,22 @@ def padlocks(
     reason records the padlocks a rule actually removed (a removal that hits the floor or
     a cap that changes nothing records fewer, possibly 0). `ci_width_ratio` is CI
     half-width over |estimate| (see `ci_width_ratio()`); `i2` (share 0-1) applies to
-    findings pooled across cohorts.
+    findings pooled across cohorts. ``breakdown`` is the Rambachan-Roth breakdown value
+    (relative magnitudes, Mbar; ``inf`` when no bound searched overturns the effect) of
+    the event study: it only chooses how much a rejected pre-trend costs, and one not
+    computed or not applicable never softens it.
     """
     if isinstance(maryland, bool) or not isinstance(maryland, int) or not 1 <= maryland <= 5:
         raise InputError(f"maryland must be an integer level 1-5, got {maryland!r}")
     diag = Diagnostics(as_check(n_treated_clusters), as_check(pretrend_p), as_check(placebo_p),
-                       as_check(ci_width_ratio), computed(bool(synthetic_data)), as_check(i2))
+                       as_check(ci_width_ratio), computed(bool(synthetic_data)), as_check(i2),
+                       as_check(breakdown))
     _check_range("pretrend_p", diag.pretrend_p, 0, 1)
     _check_range("placebo_p", diag.placebo_p, 0, 1)
     _check_range("i2", diag.i2, 0, 1)
     _check_range("ci_width_ratio", diag.ci_width_ratio, 0, math.inf)
     _check_range("n_treated_clusters", diag.n_treated_clusters, 0, math.inf)
+    _check_range("breakdown", diag.breakdown, 0, math.inf)
     rating, reasons = maryland, []
     for rule in (r for r in RULES if r.cap is None and r.fires(diag)):
         new = max(0, rating - rule.removed)

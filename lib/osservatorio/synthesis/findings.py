@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from osservatorio.publishing.safe import write_csv
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 # 1.1: contesti_efficaci, ip_low/ip_high/ip_tipo (prediction interval for a new site),
 #      k_siti, comuni_simili (transferability, stage 40).
 # 1.2: pretrend_stato, placebo_stato (a p-value left empty: not applicable, or failed).
@@ -25,6 +25,8 @@ SCHEMA_VERSION = "1.3"
 #      costo_per_beneficiario_anno_euro, fascia_costo, costo_fonti, costo_efficacia_* (euro
 #      per unit of outcome gained, Fieller), contratti_n, contratto_* (payment-by-results
 #      contracts against the effect's distribution); regioni, area_esito.
+# 1.4: valore_rottura_mbar, valore_rottura_stato (Rambachan-Roth sensitivity of the event
+#      study to broken parallel trends, stage 30: evaluate/honest.py).
 Verdict = Literal["efficace", "dannosa", "non_dimostrata"]
 # costo_efficacia_stato: definito; non_definito (the effect's interval reaches zero, or the
 # effect is unfavourable); non_calcolabile (no yearly costs: costi_pilota missing)
@@ -80,6 +82,12 @@ class Finding(BaseModel):
     # non_applicabile: the design has no such test. None: a record older than 1.2.
     pretrend_stato: DiagnosticState | None = None
     placebo_stato: DiagnosticState | None = None
+    # breakdown value (Rambachan-Roth, relative magnitudes): the effect averaged over the
+    # event study's post-adoption periods stays significant unless post-adoption trend
+    # divergences exceed this many times the largest pre-adoption one. 0: not even under
+    # exact parallel trends; the search's upper end when never overturned (see the report)
+    valore_rottura_mbar: float | None = None
+    valore_rottura_stato: DiagnosticState | None = None
     eterogeneita: list[Subgroup] = []
     contesti: list[str] = []  # contexts where the practice was tested (treated units' areas, classes)
     contesti_efficaci: list[str] = []  # contexts whose pooled site effect is clearly favourable
@@ -165,7 +173,7 @@ FLAT_COLUMNS = [
     "schema_version", "tema", "titolo", "pratica", "esito", "esito_etichetta", "unita_misura", "livello_unita",
     "disegno", "stimatore", "effetto", "effetto_relativo", "valore_base", "ci_low", "ci_high", "p_value",
     "metodo_inferenza", "n_trattati", "n_confronto", "n_cluster", "periodo_inizio", "periodo_fine", "pretrend_p",
-    "pretrend_stato", "placebo_p", "placebo_stato", "k_siti", "ip_low", "ip_high", "ip_tipo", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
+    "pretrend_stato", "placebo_p", "placebo_stato", "valore_rottura_mbar", "valore_rottura_stato", "k_siti", "ip_low", "ip_high", "ip_tipo", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "motivi_lucchetti",
     "verdetto", "costo_totale_euro", "beneficiari", "costo_per_beneficiario_euro", "costo_per_unita_anno_euro",
     "costo_per_beneficiario_anno_euro", "fascia_costo", "costo_fonti", "costo_efficacia_euro", "costo_efficacia_low",
     "costo_efficacia_high", "costo_efficacia_stato", "contratti_n", "contratto_prob_pagamento",

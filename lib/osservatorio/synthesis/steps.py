@@ -93,12 +93,12 @@ def _none_if_nan(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def _state(record: dict | None) -> str:
+def _state(record: dict | None, key: str = "p_value") -> str:
     """A stage-30 diagnostic's state in the finding's words (calcolato, non_applicabile, non_calcolabile)."""
     from osservatorio.synthesis import check_from_record
     from osservatorio.synthesis.findings import DIAGNOSTIC_STATES
 
-    return DIAGNOSTIC_STATES[check_from_record(record).status]
+    return DIAGNOSTIC_STATES[check_from_record(record, key).status]
 
 
 def _reason_text(reason, lang: str) -> str:
@@ -148,7 +148,9 @@ def evidence(ctx: StageContext, pooled: dict | None = None) -> dict:
     checks = {"n_treated_clusters": est.get("n_treated_clusters"),
               "pretrend_p": check_from_record(est.get("pretrend")),
               "placebo_p": check_from_record(est.get("placebo")),
-              "ci_width_ratio": _interval_check(est["headline"]), "i2": _pooling_check(ctx, pooled)}
+              "ci_width_ratio": _interval_check(est["headline"]), "i2": _pooling_check(ctx, pooled),
+              # the Rambachan-Roth breakdown value: how much a rejected pre-trend costs
+              "breakdown": check_from_record(est.get("sensitivity"), "breakdown")}
     rating = padlocks(level, **checks, synthetic_data=th.data_source == "demo")
     out = {"maryland": level, "padlocks": rating.padlocks, "uncapped": rating.uncapped,
            "codes": [f"{r.code}{' [failed]' if r.failed is not None else ''} (-{r.removed})" for r in rating.reasons],
@@ -250,6 +252,8 @@ def write_findings(ctx: StageContext, grade: dict, transfer: dict | None = None,
         periodo_fine=int_to_period(panel["time"].max(), th.frequency),
         pretrend_p=_none_if_nan((est.get("pretrend") or {}).get("p_value")), pretrend_stato=_state(est.get("pretrend")),
         placebo_p=_none_if_nan((est.get("placebo") or {}).get("p_value")), placebo_stato=_state(est.get("placebo")),
+        valore_rottura_mbar=_none_if_nan((est.get("sensitivity") or {}).get("breakdown")),
+        valore_rottura_stato=_state(est.get("sensitivity"), "breakdown"),
         eterogeneita=het, contesti=contexts,
         contesti_efficaci=transfer.get("contesti_efficaci", []), k_siti=transfer.get("k"),
         ip_low=_none_if_nan(transfer.get("pi_low")), ip_high=_none_if_nan(transfer.get("pi_high")),
