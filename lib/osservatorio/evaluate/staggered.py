@@ -113,6 +113,23 @@ class StaggeredResult:
         out.attrs["band_method"] = band
         return out
 
+    def event_covariance(
+        self, min_e: float = -np.inf, max_e: float = np.inf
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Event times, estimates and their joint covariance, as ``aggregate("event")``.
+
+        The covariance is built from the influence functions of the event-time estimates
+        (cluster sums, with the small-sample factor when clustering above the unit), so its
+        diagonal is the square of ``aggregate("event")``'s se; with a universal base the
+        reference event time (estimate 0) has a zero row and column. Used for
+        sensitivity analyses that need the whole event study (``honest_sensitivity``).
+        """
+        labels, theta, phi = agg.aggregate_phi(self._panel, self._cells, "event", min_e, max_e)
+        if len(labels) == 0:
+            raise EstimationError("event_covariance: no cells within [min_e, max_e]")
+        sums = cluster_sums(self._panel, phi)
+        return labels.astype(int), theta, sums.T @ sums
+
     def pretrend_test(
         self,
         on: Literal["cells", "event"] = "cells",
