@@ -59,6 +59,9 @@ def test_costs_ratio_and_curve_by_hand(tmp_path):
     assert (ce["low"], ce["high"]) == (pytest.approx(per_unit_year / 3), pytest.approx(per_unit_year / 1))
     curve = out["curva_accettabilita"]
     assert [c["prob"] for c in curve] == sorted(c["prob"] for c in curve)  # rises with the amount
+    dense = out["curva_figura"]  # the figure's curve: from well below to well above the ratio
+    assert dense["prob"] == sorted(dense["prob"]) and dense["prob"][0] < 0.05 and dense["prob"][-1] > 0.95
+    assert (ctx.run_dir / "figures" / "curva_accettabilita.png").stat().st_size > 5000
     assert out["regioni"] == ["Emilia-Romagna", "Lazio"]
     # only the Bologna contract: Torino is no pilot of this theme
     assert [c["comune"] for c in out["contratti"]] == ["Bologna"]

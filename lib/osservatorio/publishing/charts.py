@@ -1,4 +1,5 @@
-"""Figures of the stage notebooks that are not estimator plots: fits over time."""
+"""Figures of the stage notebooks that are not estimator plots: fits over time, the
+cost-effectiveness acceptability curve."""
 
 from __future__ import annotations
 
@@ -28,6 +29,26 @@ def its_fit(df: pd.DataFrame, observed: str, fitted: str, counterfactual: str, x
     ax.plot(post["e"], post["controfattuale"], color="#1f77b4", linestyle="--", label=counterfactual)
     ax.axvline(-0.5, color="grey", linewidth=1)
     return _finish(fig, ax, title, ylabel, xlabel)
+
+
+def acceptability_curve(amounts, probs, xlabel: str, ylabel: str, title: str, point: float | None = None,
+                        point_label: str = ""):
+    """Probability that the practice costs less than each amount per unit of outcome
+    gained (log amounts), with the point estimate of the ratio marked when it is defined."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(amounts, [100 * p for p in probs], color="#1f77b4")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 100)
+    ax.axhline(50, color="grey", linewidth=0.8, linestyle=":")
+    if point is not None:
+        ax.axvline(point, color="#d62728", linewidth=1, linestyle="--", label=point_label)
+        ax.legend()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
 
 
 def _finish(fig, ax, title: str, ylabel: str, xlabel: str | None = None):

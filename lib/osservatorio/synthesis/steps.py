@@ -364,7 +364,8 @@ def _contexts_worked(groups: dict[str, pd.DataFrame], higher_is_better: bool, th
 
 # --- cost and value -------------------------------------------------------------------
 
-CEAC_POINTS = 7  # amounts of the acceptability curve shown in the report
+CEAC_POINTS = 7  # amounts of the acceptability curve shown in the report's table
+CEAC_FIGURE_POINTS = 80  # and in its figure
 
 
 def _contracts(ctx: StageContext, pilot: pd.DataFrame) -> pd.DataFrame:
@@ -423,6 +424,9 @@ def cost_and_value(ctx: StageContext) -> dict:
             amounts = np.unique(np.round(scale * np.geomspace(0.25, 4, CEAC_POINTS), -1))
             curve = [{"euro": float(a), "prob": float(p)}
                      for a, p in zip(amounts, costs.acceptability_curve(summary.per_unit_year, draws, amounts))]
+            dense = scale * np.geomspace(0.1, 10, CEAC_FIGURE_POINTS)  # the figure's curve
+            out["curva_figura"] = {"euro": dense.tolist(),
+                                   "prob": costs.acceptability_curve(summary.per_unit_year, draws, dense).tolist()}
         for r in _contracts(ctx, pilot).itertuples(index=False):
             contract = costs.Contract(capitale=float(r.capitale_euro), soglia=float(r.soglia_esito),
                                       prezzo_unitario=float(r.prezzo_unitario_euro), tetto=float(r.tetto_euro),
@@ -487,6 +491,16 @@ def _show_cost_and_value(ctx: StageContext, out: dict, summary, band) -> None:
         show.para("syn.cost.ratio_undefined", lang, unit=unit)
     if out["curva_accettabilita"]:
         show.para("syn.cost.ceac", lang, unit=unit)
+        from osservatorio.publishing import charts
+
+        fig_curve = out.get("curva_figura") or {}
+        fig = charts.acceptability_curve(fig_curve["euro"], fig_curve["prob"],
+                                         t("syn.cost.col.amount", lang, unit=unit), t("syn.cost.col.prob", lang),
+                                         t("syn.cost.ceac_title", lang),
+                                         point=ce["euro"] if ce and ce["stato"] == "definito" else None,
+                                         point_label=t("syn.cost.ceac_point", lang))
+        ctx.save_figure(fig, "curva_accettabilita")
+        show.figure(fig)
         show.table(pd.DataFrame({t("syn.cost.col.amount", lang, unit=unit): [c["euro"] for c in out["curva_accettabilita"]],
                                  t("syn.cost.col.prob", lang): [100 * c["prob"] for c in out["curva_accettabilita"]]}),
                    lang, digits=0)
