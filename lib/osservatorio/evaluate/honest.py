@@ -190,9 +190,9 @@ def _rm_cases(b, s, num_pre, num_post, lv, mbar, alpha):
     w = arp.post_weights(lv)
     combos = [(0, True)] if mbar == 0 else [(si, pos) for si in range(-(num_pre - 1), 1) for pos in (True, False)]
     cases = []
-    for j, (si, pos) in enumerate(combos):
+    for si, pos in combos:
         a = arp.rm_matrix(num_pre, num_post, mbar, si, pos)
-        cases.append(arp.make_case(b, s, a, w, kappa, SEED + j))
+        cases.append(arp.make_case(b, s, a, w, kappa, SEED))
     return cases, w, kappa
 
 

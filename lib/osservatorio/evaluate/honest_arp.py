@@ -50,6 +50,7 @@ class RMCase:
     sigma_y: np.ndarray    # A Sigma A'
     sd: np.ndarray
     lf_cv: float
+    pieces: np.ndarray     # P: eta(y) at theta = 0 is max(P @ y); its rows are the LP's dual vertices
 
 
 def rm_matrix(num_pre: int, num_post: int, mbar: float, s: int, positive: bool) -> np.ndarray:
@@ -135,11 +136,40 @@ def make_case(betahat: np.ndarray, sigma: np.ndarray, a: np.ndarray, w: np.ndarr
     y = a @ betahat
     sigma_y = a @ sigma @ a.T
     sd = np.sqrt(np.clip(np.diag(sigma_y), 0, None))
-    rng = np.random.default_rng(rng_seed)
-    chol = _psd_root(sigma_y)
-    xi = rng.standard_normal((LF_SIMS, len(y))) @ chol.T
-    eta = _eta_closed_form(xi, sd, w, 0.0)
-    return RMCase(y=y, sigma_y=sigma_y, sd=sd, lf_cv=float(np.quantile(eta, 1 - kappa)))
+    pieces = piece_matrix(sd, w)
+    # eta of each draw xi = chol z is max_j (P chol z)_j; einsum avoids a threaded BLAS call per case
+    eta = np.einsum("ij,kj->ik", _standard_draws(rng_seed, len(y)), pieces @ _psd_root(sigma_y)).max(axis=1)
+    return RMCase(y=y, sigma_y=sigma_y, sd=sd, lf_cv=float(np.quantile(eta, 1 - kappa)), pieces=pieces)
+
+
+def piece_matrix(sd: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Rows P_j with ``_eta_closed_form(y, sd, w, 0) = max_j P_j y``.
+
+    One row per period (box non-empty: (y+_t + y-_t) / (sd+_t + sd-_t)) and the two
+    rows for the reach of w'E. Each row is >= 0, has sd'P_j = 1 and X'P_j = 0: a vertex
+    of the dual of R's LP ``.test_delta_lp_fn``, so the maximising row is a dual solution.
+    """
+    t = len(w)
+    sp, sm = sd[:t], sd[t:]
+    pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
+    box = np.hstack([np.diag(1 / (sp + sm)), np.diag(1 / (sp + sm))])
+    rows = [box]
+    q, q2 = sp @ pos - sm @ neg, sm @ pos - sp @ neg
+    if q > 0:
+        rows.append(np.concatenate([pos, -neg])[None, :] / q)
+    if q2 > 0:
+        rows.append(np.concatenate([-neg, pos])[None, :] / q2)
+    return np.vstack(rows)
+
+
+_DRAWS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _standard_draws(seed: int, dim: int) -> np.ndarray:
+    """The same N(0, I) draws for every case of a given size (R sets the seed in each call)."""
+    if (seed, dim) not in _DRAWS:
+        _DRAWS[(seed, dim)] = np.random.default_rng(seed).standard_normal((LF_SIMS, dim))
+    return _DRAWS[(seed, dim)]
 
 
 def _psd_root(s: np.ndarray) -> np.ndarray:
@@ -155,7 +185,26 @@ def nuisance_design(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def conditional_test(case: RMCase, theta: float, w: np.ndarray, alpha: float, kappa: float) -> bool:
-    """True if theta is rejected by the LF hybrid conditional test (R ``.lp_conditional_test_fn``)."""
+    """True if theta is rejected by the LF hybrid conditional test (R ``.lp_conditional_test_fn``).
+
+    eta and a dual solution gamma come from the piece matrix (no LP); the conditioning
+    interval is the dual one of R (``_vlo_vup_dual``), which equals R's primal formula
+    when the LP is non-degenerate (``conditional_test_lp`` follows R's branches; the
+    tests check both agree).
+    """
+    t = len(w)
+    sign = np.concatenate([np.ones(t), -np.ones(t)])
+    y_t = case.y - sign * np.tile(w / (w @ w) * theta, 2)
+    vals = case.pieces @ y_t
+    j = int(np.argmax(vals))
+    eta = float(vals[j])
+    if eta > case.lf_cv:
+        return True
+    return _dual_branch(y_t, case, eta, case.pieces[j], (alpha - kappa) / (1 - kappa), w)
+
+
+def conditional_test_lp(case: RMCase, theta: float, w: np.ndarray, alpha: float, kappa: float) -> bool:
+    """R's branches literally: eta and duals from the LP (HiGHS), primal bounds when non-degenerate."""
     t = len(w)
     e0, basis = nuisance_design(w)
     sign = np.concatenate([np.ones(t), -np.ones(t)])
@@ -173,7 +222,7 @@ def conditional_test(case: RMCase, theta: float, w: np.ndarray, alpha: float, ka
     if k == 0:
         full_rank = True
     if b_idx.sum() != k + 1 or not full_rank:
-        return _dual_branch(y_t, x_t, case, eta, lam, mod_size, w)
+        return _dual_branch(y_t, case, eta, lam, mod_size, w)
     sd = case.sd
     m_b = np.column_stack([sd[b_idx], x_b])
     inv = np.linalg.inv(m_b)
@@ -227,7 +276,7 @@ def _eta_lp(y_t: np.ndarray, x_t: np.ndarray, sd: np.ndarray) -> tuple[float, np
     return float(res.fun), -np.asarray(res.ineqlin.marginals)
 
 
-def _dual_branch(y_t, x_t, case: RMCase, eta: float, lam: np.ndarray, mod_size: float, w: np.ndarray) -> bool:
+def _dual_branch(y_t, case: RMCase, eta: float, lam: np.ndarray, mod_size: float, w: np.ndarray) -> bool:
     """Degenerate LP: conditioning bounds from the dual (R ``.lp_dual_fn``, ``.vlo_vup_dual_fn``)."""
     sigma = case.sigma_y
     g = lam
@@ -241,33 +290,30 @@ def _dual_branch(y_t, x_t, case: RMCase, eta: float, lam: np.ndarray, mod_size: 
     return _truncated_reject(eta / sig, vlo / sig, min(vup, case.lf_cv) / sig, mod_size)
 
 
-def _vlo_vup_dual(eta, s_t, b, sd, w, sigma_b, iters=100):
+def _vlo_vup_dual(eta, s_t, b, sd, w, sigma_b):
     """Range of c over which the LP value at s_T + b c equals c (R ``.vlo_vup_dual_fn``).
 
     R solves the dual LP max over x >= 0, W'x = e1 of (s_T + b c)'x, which is eta at
-    s_T + b c by LP duality, checks equality with c to 1e-6 and bisects from +/-100.
-    Here eta is the closed form of ``_eta_closed_form``; g(c) = eta(s_T + b c) - c is
-    convex and >= 0 (the LP's dual solution is feasible with value c), so its zero set
-    is an interval around eta, found by bisection to machine precision.
+    s_T + b c by LP duality, checks equality with c to 1e-6 and bisects from +/-100
+    (returning -/+inf when equality still holds there). Here eta(s_T + b c) is the max
+    of linear functions a_j + b_j c (``piece_matrix``), and it is >= c (the LP's dual
+    solution is feasible with value c), so the range is {c: a_j + (b_j - 1) c <= 0 all j},
+    computed exactly; beyond R's starting points it is infinite, as R's.
     """
-    def honest(c):
-        return _eta_closed_form(s_t + b * c, sd, w, 0.0) - c <= 1e-9 * max(1.0, abs(c))
-
-    if not honest(eta):
+    p = piece_matrix(sd, w)
+    a_j, b_j = p @ s_t, p @ b
+    tol = 1e-9 * max(1.0, abs(eta))
+    if np.max(a_j + b_j * eta) - eta > tol:
         return eta, np.inf
-    out = []
-    for far in (min(-100.0, eta - 20 * sigma_b), max(100.0, eta + 20 * sigma_b)):
-        if honest(far):
-            out.append(np.inf if far > eta else -np.inf)
-            continue
-        inner, outer = eta, far
-        for _ in range(iters):
-            mid = (inner + outer) / 2
-            if mid in (inner, outer):
-                break
-            if honest(mid):
-                inner = mid
-            else:
-                outer = mid
-        out.append(inner)
-    return out[0], out[1]
+    slope = b_j - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = -a_j / slope
+    up_roots = root[slope > 1e-12]
+    lo_roots = root[slope < -1e-12]
+    vup = up_roots.min() if up_roots.size else np.inf
+    vlo = lo_roots.max() if lo_roots.size else -np.inf
+    if vup >= max(100.0, eta + 20 * sigma_b):
+        vup = np.inf
+    if vlo <= min(-100.0, eta - 20 * sigma_b):
+        vlo = -np.inf
+    return float(vlo), float(vup)

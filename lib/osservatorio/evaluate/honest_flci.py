@@ -92,9 +92,12 @@ class _Problem:
         return res.x[n:]
 
 
-def flci(betahat: np.ndarray, sigma: np.ndarray, num_pre: int, l_vec: np.ndarray,
-         m_values: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """FLCI lower and upper bounds for each M in ``m_values`` (R ``findOptimalFLCI``)."""
+def flci_weights(sigma: np.ndarray, num_pre: int, l_vec: np.ndarray, m: float,
+                 alpha: float) -> tuple[np.ndarray, float]:
+    """Weights a (pre then post) and half-length of the FLCI a'betahat -/+ half-length.
+
+    Neither depends on betahat: the interval moves with the estimate, its length not.
+    """
     from scipy.optimize import minimize_scalar
 
     prob = _Problem(sigma, num_pre, l_vec)
@@ -103,30 +106,28 @@ def flci(betahat: np.ndarray, sigma: np.ndarray, num_pre: int, l_vec: np.ndarray
     h_0 = np.sqrt(prob.variance(np.zeros(num_pre - 1)))
     cache: dict[float, np.ndarray] = {}
 
-    def solution(h: float) -> np.ndarray:
+    def half_length(h: float) -> tuple[float, np.ndarray]:
         if h not in cache:
-            cache[h] = np.zeros(0) if num_pre == 1 else (
-                np.zeros(num_pre - 1) if h >= h_0 else prob.least_bias(h, w_min))
-        return cache[h]
-
-    def half_length(h: float, m: float) -> tuple[float, np.ndarray]:
-        cum = solution(h)
+            cache[h] = np.zeros(num_pre - 1) if (num_pre == 1 or h >= h_0) else prob.least_bias(h, w_min)
+        cum = cache[h]
         bias = m * (prob.const + np.abs(cum).sum())
         sd = np.sqrt(max(prob.variance(cum), 0.0))
         return folded_normal_quantile(1 - alpha, bias / sd) * sd, cum
 
-    lbs, ubs = [], []
-    post = betahat[num_pre:] @ l_vec
-    for m in m_values:
-        if num_pre == 1 or h_0 - h_min <= 1e-12 * h_0:
-            hl, cum = half_length(h_0, m)
-        else:
-            res = minimize_scalar(lambda h: half_length(h, m)[0], bounds=(h_min, h_0), method="bounded",
-                                  options={"xatol": 1e-10 * h_0})
-            cands = [(half_length(h, m)[0], h) for h in (h_min, float(res.x), h_0)]
-            hl, h = min(cands)
-            hl, cum = half_length(h, m)
-        est = post + prob.pre_weights(cum) @ betahat[:num_pre]
-        lbs.append(est - hl)
-        ubs.append(est + hl)
-    return np.array(lbs), np.array(ubs)
+    if num_pre == 1 or h_0 - h_min <= 1e-12 * h_0:
+        hl, cum = half_length(h_0)
+    else:
+        res = minimize_scalar(lambda h: half_length(h)[0], bounds=(h_min, h_0), method="bounded",
+                              options={"xatol": 1e-10 * h_0})
+        _, h = min((half_length(h)[0], h) for h in (h_min, float(res.x), h_0))
+        hl, cum = half_length(h)
+    return np.concatenate([prob.pre_weights(cum), l_vec]), float(hl)
+
+
+def flci(betahat: np.ndarray, sigma: np.ndarray, num_pre: int, l_vec: np.ndarray,
+         m_values: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """FLCI lower and upper bounds for each M in ``m_values`` (R ``findOptimalFLCI``)."""
+    out = [flci_weights(sigma, num_pre, l_vec, float(m), alpha) for m in m_values]
+    est = np.array([a @ betahat for a, _ in out])
+    hl = np.array([h for _, h in out])
+    return est - hl, est + hl
