@@ -45,6 +45,8 @@ def _bc():
 
 @pytest.mark.parametrize("case", REF["cases"], ids=lambda c: f"{c['restriction']}-{c['l_vec']}")
 def test_matches_peer_port(case):
+    if "error" in case:
+        pytest.skip(f"the port fails on this case: {case['error'][:120]}")
     d = DATA[case["data"]]
     b, s, k, t = np.array(d["betahat"]), np.array(d["sigma"]), d["numPre"], d["numPost"]
     l_vec = None if case["l_vec"] == "first" else "average"
@@ -69,7 +71,8 @@ def test_matches_peer_port(case):
 
 
 def test_reference_present():
-    assert len(REF["cases"]) >= 4, "run tests/reference/honest/make_reference.py peer"
+    compared = [c for c in REF["cases"] if "error" not in c]
+    assert len(compared) >= 3, "run tests/reference/honest/make_reference.py peer"
 
 
 def test_smoothness_m0_one_pre_period_is_linear_extrapolation():
@@ -206,7 +209,9 @@ def test_bridge_from_staggered_requires_universal_base():
     assert out.num_pre == 3 and out.num_post == 4
     np.testing.assert_array_equal(out.event_times, [-4, -3, -2, 0, 1, 2, 3])
     short = honest_sensitivity(res, m=[1.0], window=2)
-    np.testing.assert_array_equal(short.event_times, [-3, -2, 0, 1])
+    np.testing.assert_array_equal(short.event_times, [-2, 0, 1, 2])
+    with pytest.raises(InputError, match="window"):
+        honest_sensitivity(res, window=1)
 
 
 def test_bridge_from_event_study():

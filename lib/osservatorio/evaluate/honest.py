@@ -270,15 +270,16 @@ def honest_sensitivity(
 ) -> HonestResult:
     """``honest_did`` on an ``EventStudyResult`` or a ``StaggeredResult`` (event aggregation).
 
-    Event times -``window``..-2 and 0..``window - 1`` (all by default) around the
-    reference period -1, which is dropped. A ``StaggeredResult`` must come from
+    Event times -``window``..``window`` (all by default; the designs' ``event_window``,
+    as ``aggregate("event", min_e=-window, max_e=window)``): pre-periods -window..-2,
+    post-periods 0..window; the reference period -1 is dropped. A ``StaggeredResult`` must come from
     ``staggered_did(..., base_period="universal")``: with R ``did``'s default varying
     base the pre-period estimates are period-to-period changes, not the cumulative
     deviations from the reference period that Delta^SD and Delta^RM restrict (HonestDiD
     README), and the bridge refuses them.
     """
-    if window is not None and (int(window) != window or window < 1):
-        raise InputError(f"honest_sensitivity: window must be an integer >= 1, got {window!r}")
+    if window is not None and (int(window) != window or window < 2):
+        raise InputError(f"honest_sensitivity: window must be an integer >= 2, got {window!r}")
     times, est, vcov = _event_inputs(result, window)
     pre = times < -1
     post = times >= 0
@@ -297,7 +298,7 @@ def _event_inputs(result: Any, window: int | None) -> tuple[np.ndarray, np.ndarr
     from osservatorio.evaluate.event_study import EventStudyResult
     from osservatorio.evaluate.staggered import StaggeredResult
 
-    lo, hi = (-np.inf, np.inf) if window is None else (-int(window) - 1, int(window) - 1)
+    lo, hi = (-np.inf, np.inf) if window is None else (-int(window), int(window))
     if isinstance(result, EventStudyResult):
         if result.ref != -1:
             raise InputError(f"honest_sensitivity: the event study must use ref=-1, got {result.ref}")
