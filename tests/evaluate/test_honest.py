@@ -262,3 +262,23 @@ def test_closed_form_test_equals_lp_branches(l_vec):
             agree += arp.conditional_test(case, theta, w, 0.05, 0.005) == arp.conditional_test_lp(
                 case, theta, w, 0.05, 0.005)
     assert agree == total
+
+
+def test_flci_frontier_is_the_lasso_path():
+    """Every point of the path solves min variance + lam sum|W_i| (KKT), i.e. least bias
+    for its sd: the frontier R obtains with one conic program per h."""
+    from osservatorio.evaluate.honest_flci import FLCISolver
+
+    rng = np.random.default_rng(5)
+    for k, t in ((6, 3), (12, 12)):
+        a = rng.normal(size=(k + t, k + t))
+        solver = FLCISolver(a @ a.T / (k + t) + np.eye(k + t) * 0.1, k, rng.normal(size=t), 0.05)
+        q, g = 2 * solver.prob.q, solver.prob.g
+        assert solver.lams[-1] == 0.0
+        np.testing.assert_allclose(solver.knots[-1][1], solver.prob.min_variance(), atol=1e-8)
+        for lam in np.linspace(0, solver.lams[0], 13)[1:-1]:
+            w = solver._w(lam)
+            grad = q @ w + g
+            nz = np.abs(w) > 1e-12
+            np.testing.assert_allclose(grad[nz], -lam * np.sign(w[nz]), atol=1e-8 * max(1, lam))
+            assert (np.abs(grad[~nz]) <= lam * (1 + 1e-8) + 1e-12).all()

@@ -28,7 +28,7 @@ import pandas as pd
 
 from osservatorio import distributions as dist
 from osservatorio.evaluate import honest_arp as arp
-from osservatorio.evaluate.honest_flci import flci
+from osservatorio.evaluate.honest_flci import FLCISolver
 from osservatorio.exceptions import InputError
 
 Restriction = Literal["smoothness", "relative_magnitudes"]
@@ -142,7 +142,8 @@ def honest_did(
 
 def _interval_fn(b, s, num_pre, num_post, restriction, lv, alpha):
     if restriction == "smoothness":
-        return lambda v: tuple(x[0] for x in flci(b, s, num_pre, lv, np.array([v]), alpha))
+        solver = FLCISolver(s, num_pre, lv, alpha)
+        return lambda v: solver.interval(b, float(v))
     return lambda v: rm_interval(b, s, num_pre, num_post, lv, v, alpha)
 
 

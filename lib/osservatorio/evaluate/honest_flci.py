@@ -10,9 +10,10 @@ W_i = w_1 + ... + w_i (w the "w-space" of R ``.wToLFn``) with W_K = sum_s s l_s 
 worst-case bias = M (const + sum_i |W_i|).
 
 Differences from R: the folded-normal quantile is computed exactly (R simulates 10^6
-draws with seed 0); the inner problem (least bias for sd <= h) is solved with SLSQP
-instead of ECOS, and h is chosen by bounded scalar minimisation (the half-length is
-convex in h, as R's bisection assumes) instead of R's numerical-derivative bisection.
+draws with seed 0); the bias-sd frontier (R: least bias for sd <= h, one conic program
+per h with ECOS) is the exact lasso path of the cumulative pre weights, and the point
+on it is chosen by bounded scalar minimisation (the half-length is convex along the
+frontier, as R's bisection in h assumes) instead of R's numerical-derivative bisection.
 """
 
 from __future__ import annotations
@@ -73,23 +74,120 @@ class _Problem:
             return np.zeros(0)
         return np.linalg.lstsq(2 * self.q, -self.g, rcond=None)[0]
 
-    def least_bias(self, h: float, start: np.ndarray) -> np.ndarray:
-        """Free W minimising sum |W_i| subject to variance <= h^2 (R ``.findWorstCaseBiasGivenH``)."""
-        from scipy.optimize import minimize
+    def lasso_path(self) -> list[tuple[float, np.ndarray]]:
+        """Knots (lam, W) of argmin variance(W) + lam sum|W_i| over lam >= 0 (homotopy).
 
+        Every point of the bias-sd frontier of R ``.findWorstCaseBiasGivenH`` (least
+        sum|W_i| at variance <= h^2) is on this path; between knots W is linear in lam.
+        KKT with A = 2Q, c = g: (A W + c)_i = -lam sign(W_i) on the active set, |.| <= lam
+        off it. Events (a coefficient reaching 0, an inactive gradient reaching lam) that
+        coincide are processed together; the coefficient that just moved is not moved back.
+        """
         n = self.k - 1
-        if n == 0:
-            return np.zeros(0)
-        x0 = np.concatenate([np.abs(start), start])
-        cons = [
-            {"type": "ineq", "fun": lambda x: x[:n] - x[n:], "jac": lambda x: np.hstack([np.eye(n), -np.eye(n)])},
-            {"type": "ineq", "fun": lambda x: x[:n] + x[n:], "jac": lambda x: np.hstack([np.eye(n), np.eye(n)])},
-            {"type": "ineq", "fun": lambda x: h * h - self.variance(x[n:]),
-             "jac": lambda x: np.concatenate([np.zeros(n), -(2 * self.q @ x[n:] + self.g)])},
-        ]
-        res = minimize(lambda x: x[:n].sum(), x0, jac=lambda x: np.concatenate([np.ones(n), np.zeros(n)]),
-                       constraints=cons, method="SLSQP", options={"ftol": 1e-14, "maxiter": 500})
-        return res.x[n:]
+        a, c = 2 * self.q, self.g
+        lam = float(np.abs(c).max()) if n else 0.0
+        w = np.zeros(n)
+        signs: dict[int, float] = {}
+        knots = [(lam, w.copy())]
+        just: set[int] = set()
+        for _ in range(20 * n + 20):
+            if lam <= 0:
+                break
+            grad = a @ w + c
+            for i in range(n):  # entries at the current lam (start, ties, rounding)
+                if i not in signs and i not in just and abs(grad[i]) >= lam * (1 - 1e-10):
+                    signs[i] = -float(np.sign(grad[i]))
+            idx = np.array(sorted(signs))
+            sg = np.array([signs[i] for i in idx])
+            a_inv = np.linalg.inv(a[np.ix_(idx, idx)])
+            slope = a_inv @ sg  # W_S(lm) = W_S(lam) + (lam - lm) slope
+            base = w[idx]
+            events = []
+            tol = 1e-12 * max(lam, 1e-300)
+            for pos_, i in enumerate(idx):
+                if slope[pos_] != 0 and i not in just:
+                    lm = lam + base[pos_] / slope[pos_]
+                    if -tol <= lm < lam - tol:
+                        events.append((lm, i))
+            for i in range(n):
+                if i in signs:
+                    continue
+                r0, dr = -grad[i], a[i, idx] @ slope  # r_i(lm) = r0 - (lam - lm) dr ... as r0 + (lm - lam) dr
+                for sgn in (1.0, -1.0):
+                    den = sgn - dr
+                    if den != 0:
+                        lm = (r0 - lam * dr) / den
+                        if -tol <= lm < lam - tol:
+                            events.append((lm, None))
+            new_lam = max([0.0] + [e[0] for e in events])
+            new_lam = max(new_lam, 0.0)
+            w = np.zeros(n)
+            w[idx] = base + (lam - new_lam) * slope
+            just = set()
+            for lm, i in events:
+                if i is not None and lm >= new_lam - tol:
+                    w[i] = 0.0
+                    signs.pop(i)
+                    just.add(i)
+            lam = new_lam
+            knots.append((lam, w.copy()))
+        return knots
+
+
+class FLCISolver:
+    """FLCIs for one (Sigma, num_pre, l_vec, alpha) at any M, sharing the bias-sd frontier.
+
+    The frontier (least worst-case bias for each sd) does not depend on M: it is the
+    exact lasso path of the pre weights (``_Problem.lasso_path``), computed once; for
+    each M the half-length is minimised over the path (grid of its knots and midpoints,
+    then bounded scalar minimisation around the best).
+    """
+
+    def __init__(self, sigma: np.ndarray, num_pre: int, l_vec: np.ndarray, alpha: float):
+        self.prob = _Problem(sigma, num_pre, l_vec)
+        self.num_pre, self.l_vec, self.alpha = num_pre, l_vec, alpha
+        self.knots = self.prob.lasso_path() if num_pre > 1 else [(0.0, np.zeros(0))]
+        self.lams = np.array([k[0] for k in self.knots])  # decreasing
+
+    def _w(self, lam: float) -> np.ndarray:
+        lams, knots = self.lams, self.knots
+        if len(knots) == 1 or lam >= lams[0]:
+            return knots[0][1]
+        if lam <= lams[-1]:
+            return knots[-1][1]
+        i = int(np.searchsorted(-lams, -lam))  # lams[i-1] > lam >= lams[i]
+        l0, w0 = knots[i - 1]
+        l1, w1 = knots[i]
+        f = (l0 - lam) / (l0 - l1) if l0 != l1 else 1.0
+        return w0 + f * (w1 - w0)
+
+    def _half_length(self, lam: float, m: float) -> float:
+        cum = self._w(lam)
+        bias = m * (self.prob.const + np.abs(cum).sum())
+        sd = np.sqrt(max(self.prob.variance(cum), 0.0))
+        return folded_normal_quantile(1 - self.alpha, bias / sd) * sd
+
+    def weights(self, m: float) -> tuple[np.ndarray, float]:
+        """Weights a (pre then post) and half-length of the FLCI a'betahat -/+ half-length at M = m."""
+        from scipy.optimize import minimize_scalar
+
+        if len(self.knots) == 1:
+            lam = self.lams[0]
+        else:
+            pts = np.unique(np.concatenate([self.lams, (self.lams[1:] + self.lams[:-1]) / 2]))
+            vals = [self._half_length(x, m) for x in pts]
+            i = int(np.argmin(vals))
+            lo, hi = pts[max(i - 1, 0)], pts[min(i + 1, len(pts) - 1)]
+            res = minimize_scalar(lambda x: self._half_length(x, m), bounds=(lo, hi), method="bounded",
+                                  options={"xatol": 1e-12 * max(self.lams[0], 1e-300)})
+            lam = min((float(res.x), pts[i]), key=lambda x: self._half_length(x, m))
+        cum = self._w(lam)
+        return np.concatenate([self.prob.pre_weights(cum), self.l_vec]), float(self._half_length(lam, m))
+
+    def interval(self, betahat: np.ndarray, m: float) -> tuple[float, float]:
+        a, half = self.weights(m)
+        est = float(a @ betahat)
+        return est - half, est + half
 
 
 def flci_weights(sigma: np.ndarray, num_pre: int, l_vec: np.ndarray, m: float,
@@ -98,36 +196,12 @@ def flci_weights(sigma: np.ndarray, num_pre: int, l_vec: np.ndarray, m: float,
 
     Neither depends on betahat: the interval moves with the estimate, its length not.
     """
-    from scipy.optimize import minimize_scalar
-
-    prob = _Problem(sigma, num_pre, l_vec)
-    w_min = prob.min_variance()
-    h_min = np.sqrt(prob.variance(w_min))
-    h_0 = np.sqrt(prob.variance(np.zeros(num_pre - 1)))
-    cache: dict[float, np.ndarray] = {}
-
-    def half_length(h: float) -> tuple[float, np.ndarray]:
-        if h not in cache:
-            cache[h] = np.zeros(num_pre - 1) if (num_pre == 1 or h >= h_0) else prob.least_bias(h, w_min)
-        cum = cache[h]
-        bias = m * (prob.const + np.abs(cum).sum())
-        sd = np.sqrt(max(prob.variance(cum), 0.0))
-        return folded_normal_quantile(1 - alpha, bias / sd) * sd, cum
-
-    if num_pre == 1 or h_0 - h_min <= 1e-12 * h_0:
-        hl, cum = half_length(h_0)
-    else:
-        res = minimize_scalar(lambda h: half_length(h)[0], bounds=(h_min, h_0), method="bounded",
-                              options={"xatol": 1e-10 * h_0})
-        _, h = min((half_length(h)[0], h) for h in (h_min, float(res.x), h_0))
-        hl, cum = half_length(h)
-    return np.concatenate([prob.pre_weights(cum), l_vec]), float(hl)
+    return FLCISolver(sigma, num_pre, l_vec, alpha).weights(m)
 
 
 def flci(betahat: np.ndarray, sigma: np.ndarray, num_pre: int, l_vec: np.ndarray,
          m_values: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """FLCI lower and upper bounds for each M in ``m_values`` (R ``findOptimalFLCI``)."""
-    out = [flci_weights(sigma, num_pre, l_vec, float(m), alpha) for m in m_values]
-    est = np.array([a @ betahat for a, _ in out])
-    hl = np.array([h for _, h in out])
-    return est - hl, est + hl
+    solver = FLCISolver(sigma, num_pre, l_vec, alpha)
+    out = np.array([solver.interval(betahat, float(m)) for m in m_values])
+    return out[:, 0], out[:, 1]
