@@ -17,7 +17,7 @@ DATA = json.loads((Path(__file__).parents[1] / "reference" / "honest" / "event_s
 
 
 def _result(restriction, m):
-    d = DATA["BCdata_EventStudy"]
+    d = DATA["synthetic"]
     return honest_did(np.array(d["betahat"]), np.array(d["sigma"]), d["numPre"], d["numPost"], restriction, m=m)
 
 

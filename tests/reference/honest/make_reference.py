@@ -1,15 +1,16 @@
 """Reference numbers for tests/evaluate/test_honest.py (run by hand; needs no R).
 
-1. ``event_studies.json``: betahat, sigma, timeVec of the two example event studies
-   shipped with R HonestDiD (data/BCdata_EventStudy.rda, Benzarti and Carloni 2019;
-   data/LWdata_EventStudy.rda, Lovenheim and Willen 2019), read with the PyPI package
-   ``rdata`` from a checkout of github.com/asheshrambachan/HonestDiD:
-       python make_reference.py extract /path/to/HonestDiD/data
-2. ``reference.json``: robust intervals from the PyPI port ``honestdid==0.1.1`` (a line
-   by line translation of R HonestDiD, independent of osservatorio; slow: ~10 minutes):
-       python make_reference.py peer
-   Both need a separate virtualenv (pip install rdata==1.1.0 honestdid==0.1.1): the port
-   pulls in torch and cvxpy, which the workbench does not use.
+1. ``event_studies.json`` (``python make_reference.py fixtures``, workbench venv):
+   "mpdta_cs": the Callaway-Sant'Anna event study (universal base) of R did's mpdta
+   example (tests/reference/staggered/mpdta.csv), event times -4..3, betahat and the
+   influence-function covariance from ``StaggeredResult.event_covariance``;
+   "synthetic": 4 + 4 periods, seeded, an AR(1)+common covariance and a clear effect.
+   (R HonestDiD's own examples, BCdata/LWdata, and the README's ehec data come from a
+   repository snapshot and are not committed; see test_honest.py's docstring.)
+2. ``reference.json`` (``python make_reference.py peer``): robust intervals from the PyPI
+   port ``honestdid==0.1.1`` (a line-by-line translation of R HonestDiD, independent of
+   osservatorio; slow: ~15 minutes). Needs a separate virtualenv
+   (pip install honestdid==0.1.1): it pulls in torch and cvxpy.
 """
 
 from __future__ import annotations
@@ -23,27 +24,39 @@ import numpy as np
 
 HERE = Path(__file__).parent
 CASES = [  # (data, restriction, l_vec, m values)
-    ("BCdata_EventStudy", "relative_magnitudes", "first", [0.0, 0.5, 1.0, 2.0]),
-    ("BCdata_EventStudy", "relative_magnitudes", "average", [0.5, 1.0]),
-    ("BCdata_EventStudy", "smoothness", "first", [0.0, 0.1, 0.3]),
-    ("BCdata_EventStudy", "smoothness", "average", [0.0, 0.05]),
+    ("synthetic", "smoothness", "first", [0.0, 0.01, 0.03]),
+    ("synthetic", "smoothness", "average", [0.0, 0.01]),
+    ("mpdta_cs", "smoothness", "average", [0.0, 0.02, 0.05]),
+    ("synthetic", "relative_magnitudes", "first", [0.0, 0.5, 1.0, 2.0]),
+    ("mpdta_cs", "relative_magnitudes", "first", [0.5, 1.0]),
+    ("synthetic", "relative_magnitudes", "average", [1.0]),
 ]
 
 
-def extract(data_dir: str) -> None:
-    import rdata
+def fixtures() -> None:
+    import pandas as pd
+
+    from osservatorio.evaluate.staggered import staggered_did
 
     out = {}
-    for name in ("BCdata_EventStudy", "LWdata_EventStudy"):
-        d = rdata.read_rda(str(Path(data_dir) / f"{name}.rda"))[name]
-        out[name] = {
-            "betahat": np.asarray(d["betahat"], float).ravel().tolist(),
-            "sigma": np.asarray(d["sigma"], float).tolist(),
-            "timeVec": np.asarray(d["timeVec"]).ravel().tolist(),
-            "referencePeriod": float(np.asarray(d["referencePeriod"]).ravel()[0]),
-            "numPre": len(d["prePeriodIndices"]), "numPost": len(d["postPeriodIndices"]),
-        }
-    (HERE / "event_studies.json").write_text(json.dumps(out))
+    mpdta = pd.read_csv(HERE.parent / "staggered" / "mpdta.csv")
+    res = staggered_did(mpdta, "lemp", "countyreal", "year", "first.treat", base_period="universal",
+                        bootstrap=False)
+    times, est, vcov = res.event_covariance()
+    keep = times != -1
+    out["mpdta_cs"] = {"betahat": est[keep].tolist(), "sigma": vcov[np.ix_(keep, keep)].tolist(),
+                       "timeVec": times[keep].tolist(), "referencePeriod": -1,
+                       "numPre": int((times < -1).sum()), "numPost": int((times >= 0).sum())}
+    k = t = 4
+    idx = np.arange(k + t)
+    sigma = 0.01**2 * (0.6 ** np.abs(idx[:, None] - idx[None, :]) + 0.3)
+    rng = np.random.default_rng(20230501)
+    trend = 0.004 * np.concatenate([np.arange(-k, 0), np.arange(1, t + 1)])
+    beta = trend + np.concatenate([np.zeros(k), np.full(t, 0.05)]) + rng.multivariate_normal(np.zeros(k + t), sigma)
+    out["synthetic"] = {"betahat": beta.tolist(), "sigma": sigma.tolist(),
+                        "timeVec": [*range(-k - 1, -1), *range(0, t)], "referencePeriod": -1,
+                        "numPre": k, "numPost": t}
+    (HERE / "event_studies.json").write_text(json.dumps(out, indent=1))
 
 
 def peer() -> None:
@@ -80,4 +93,4 @@ def peer() -> None:
 
 
 if __name__ == "__main__":
-    {"extract": lambda: extract(sys.argv[2]), "peer": peer}[sys.argv[1]]()
+    {"fixtures": fixtures, "peer": peer}[sys.argv[1]]()
