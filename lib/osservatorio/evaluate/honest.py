@@ -48,6 +48,9 @@ class HonestResult:
     ``constructOriginalCS``). ``breakdown``: smallest M at which the robust interval
     contains 0, to ``breakdown_tol``; None when the original interval already contains
     0; ``inf`` when it still excludes 0 at the cap (Mbar = 100; for M, 2^30 sd(theta)).
+    ``breakdown_tol``: 0.01 for Mbar, 0.001 sd(theta) for M. ``estimate``: l'betahat_post.
+    ``event_times``: the event times of betahat (bridges only). lb = ub = NaN when the
+    C-LF test accepts no theta (the data reject Delta^RM(Mbar) itself).
     """
 
     frame: pd.DataFrame
@@ -84,8 +87,6 @@ def _validate(betahat, sigma, num_pre, num_post, restriction, alpha) -> tuple[np
         raise InputError(f"honest_did: restriction must be one of {_RESTRICTIONS}, got {restriction!r}")
     if int(num_pre) != num_pre or int(num_post) != num_post or num_pre < 1 or num_post < 1:
         raise InputError("honest_did: num_pre and num_post must be integers >= 1")
-    if restriction == "relative_magnitudes" and num_pre < 1:
-        raise InputError("honest_did: relative magnitudes need at least one pre-period")
     b = np.asarray(betahat, dtype=float).ravel()
     s = np.asarray(sigma, dtype=float)
     n = num_pre + num_post
