@@ -286,3 +286,27 @@ def test_flci_frontier_is_the_lasso_path():
             nz = np.abs(w) > 1e-12
             np.testing.assert_allclose(grad[nz], -lam * np.sign(w[nz]), atol=1e-8 * max(1, lam))
             assert (np.abs(grad[~nz]) <= lam * (1 + 1e-8) + 1e-12).all()
+
+
+@pytest.mark.parametrize("name", ["synthetic", "mpdta_cs"])
+@pytest.mark.parametrize("l_vec", [None, "average"])
+def test_rm_search_equals_r_grid(name, l_vec):
+    """The pruned bisection search gives R's grid answer: min and max accepted theta
+    over 1,000 points on [-20, 20] sd(theta) (R's default grid, centred at 0, here
+    widened to cover the estimate), union over all (s, sign) cases, to one grid step."""
+    from osservatorio.evaluate.honest import _rm_cases, resolve_l_vec, rm_interval
+
+    d = DATA[name]
+    b, s, k, t = np.array(d["betahat"]), np.array(d["sigma"]), d["numPre"], d["numPost"]
+    lv = resolve_l_vec(l_vec, t)
+    sd_theta = np.sqrt(lv @ s[k:, k:] @ lv)
+    grid = lv @ b[k:] + np.linspace(-20, 20, 1000) * sd_theta
+    step = grid[1] - grid[0]
+    for mbar in (0.5, 1.0, 2.0):
+        cases, w, kappa = _rm_cases(b, s, k, t, lv, mbar, 0.05)
+        accepted = np.array([any(not arp.conditional_test(c, th, w, 0.05, kappa) for c in cases) for th in grid])
+        lb, ub = rm_interval(b, s, k, t, lv, mbar, 0.05)
+        assert accepted.any() and not accepted[0] and not accepted[-1]
+        assert abs(grid[accepted].min() - lb) <= step and abs(grid[accepted].max() - ub) <= step
+        first, last = np.flatnonzero(accepted)[[0, -1]]
+        assert accepted[first:last + 1].all()  # an interval here, as the search assumes
