@@ -28,7 +28,8 @@ Variance (R ``vcov.synthdid_estimate``, Algorithms 2-4 of the paper):
   renormalised); deterministic. Needs >= 2 treated units and > 1 control with
   positive weight (R returns NA otherwise; here an ``InputError`` up front).
 - ``auto``: placebo with one treated unit; otherwise bootstrap when there are at least
-  ``BOOTSTRAP_MIN_TREATED`` treated units, jackknife below. The paper justifies the
+  ``BOOTSTRAP_MIN_TREATED`` (10) treated units, jackknife below (placebo instead when a
+  staggered cohort has a single unit, where the jackknife is undefined). The paper justifies the
   bootstrap and jackknife as N1 grows (section 5, Theorem 1 and the remarks after
   Algorithms 2-3); with few treated units a resample often holds one or two treated
   units and the bootstrap's draws are lumpy, while the fixed-weights jackknife is
@@ -219,18 +220,24 @@ def _panel(data: pd.DataFrame, outcome: str, unit: str, time: str, treated: str)
 def _choose_vcov(panel: _Panel, vcov: str) -> str:
     n1 = int((panel.adoption >= 0).sum())
     n0 = panel.n_control
+    singles = [g for g in panel.cohorts if (panel.adoption == g).sum() < 2]
     if vcov == "auto":
-        vcov = "placebo" if n1 == 1 else ("bootstrap" if n1 >= BOOTSTRAP_MIN_TREATED else "jackknife")
+        if n1 == 1:
+            vcov = "placebo"
+        elif n1 >= BOOTSTRAP_MIN_TREATED:
+            vcov = "bootstrap"
+        elif not singles:
+            vcov = "jackknife"
+        else:  # a cohort of one unit: no jackknife (Stata sdid)
+            vcov = "placebo" if n0 > n1 else "bootstrap"
     if n1 == 1 and vcov != "placebo":
         raise InputError(f"vcov={vcov!r} needs >= 2 treated units; with one treated unit "
                          "only 'placebo' (or 'auto') is allowed")
     if vcov == "placebo" and n0 <= n1:
         raise InputError(f"vcov='placebo' needs more control units ({n0}) than treated ({n1})")
-    if vcov == "jackknife":
-        for g in panel.cohorts:
-            if (panel.adoption == g).sum() < 2:
-                raise InputError("vcov='jackknife' needs >= 2 treated units in every adoption "
-                                 f"cohort; cohort {panel.periods[g]!r} has 1")
+    if vcov == "jackknife" and singles:
+        raise InputError("vcov='jackknife' needs >= 2 treated units in every adoption "
+                         f"cohort; cohort {panel.periods[singles[0]]!r} has 1")
     return vcov
 
 

@@ -85,47 +85,43 @@ def _frank_wolfe_batch(A, b, x, zeta, min_decrease, max_iter, mask, nrow):
     prev = np.full(B, np.nan)
     xa, Axa, ba, Aa, pen = x, Ax, b, A, penalty
     za, ea, nra, tha = zeta2, eta, nrow, thresh
-    xx = np.einsum("bp,bp->b", xa, xa)
-    tmp = np.empty_like(xa)
+    ea_col, rows = ea[:, None], np.arange(B)
+    xx = (xa * xa).sum(axis=1)
     t = 0
-    while active.size and t < max_iter:
-        t += 1
-        r = Axa - ba
-        hg = r @ A if shared else np.matmul(r[:, None, :], Aa)[:, 0, :]
-        np.multiply(xa, ea[:, None], out=tmp)
-        hg += tmp
-        hg_x = np.einsum("bp,bp->b", hg, xa)
-        if pen is not None:
-            hg += pen  # x is 0 where the penalty is infinite: hg_x stays finite
-        i = np.argmin(hg, axis=1)
-        rows = np.arange(active.size)
-        xi = xa[rows, i]
-        dx2 = xx - 2 * xi + 1  # |e_i - x|^2
-        a_i = A[:, i].T if shared else Aa[rows, :, i]
-        derr = a_i - Axa
-        denom = np.einsum("bn,bn->b", derr, derr) + ea * dx2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            step = np.clip(-(hg[rows, i] - hg_x) / denom, 0.0, 1.0)
-        step[~(dx2 != 0) | ~np.isfinite(step)] = 0.0  # x is the vertex: R keeps x
-        xa *= (1 - step)[:, None]
-        xa[rows, i] += step
-        Axa += step[:, None] * derr
-        xx = np.einsum("bp,bp->b", xa, xa)
-        err = Axa - ba
-        val = za * xx + np.einsum("bn,bn->b", err, err) / nra
-        done = (t >= 2) & ~(prev[active] - val > tha)
-        prev[active] = val
-        if done.any():
-            x[active] = xa
-            keep = ~done
-            active = active[keep]
-            xa, Axa, ba, xx = xa[keep], Axa[keep], ba[keep], xx[keep]
-            za, ea, nra, tha = za[keep], ea[keep], nra[keep], tha[keep]
-            tmp = np.empty_like(xa)
-            if not shared:
-                Aa = Aa[keep]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        while active.size and t < max_iter:
+            t += 1
+            hg = (Axa - ba) @ A if shared else np.matmul((Axa - ba)[:, None, :], Aa)[:, 0, :]
+            hg += ea_col * xa
+            hg_x = (hg * xa).sum(axis=1)
             if pen is not None:
-                pen = pen[keep]
+                hg += pen  # x is 0 where the penalty is infinite: hg_x stays finite
+            i = hg.argmin(axis=1)
+            xi = xa[rows, i]
+            dx2 = xx - 2 * xi + 1  # |e_i - x|^2
+            derr = (A[:, i].T if shared else Aa[rows, :, i]) - Axa
+            step = -(hg[rows, i] - hg_x) / ((derr * derr).sum(axis=1) + ea * dx2)
+            step[~(step > 0) | (dx2 == 0)] = 0.0  # x already the vertex: R keeps x
+            np.minimum(step, 1.0, out=step)
+            xa *= (1 - step)[:, None]
+            xa[rows, i] += step
+            Axa += step[:, None] * derr
+            xx = (xa * xa).sum(axis=1)
+            err = Axa - ba
+            val = za * xx + (err * err).sum(axis=1) / nra
+            done = ~(prev[active] - val > tha) if t >= 2 else np.zeros(active.size, bool)
+            prev[active] = val
+            if done.any():
+                x[active] = xa
+                keep = ~done
+                active = active[keep]
+                xa, Axa, ba, xx = xa[keep], Axa[keep], ba[keep], xx[keep]
+                za, ea, nra, tha = za[keep], ea[keep], nra[keep], tha[keep]
+                ea_col, rows = ea[:, None], np.arange(active.size)
+                if not shared:
+                    Aa = Aa[keep]
+                if pen is not None:
+                    pen = pen[keep]
     if active.size:
         x[active] = xa
     return x
