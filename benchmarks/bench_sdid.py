@@ -36,7 +36,7 @@ def national_panel(seed: int = 0, n_treated: int = 10) -> pd.DataFrame:
          + load @ np.cumsum(rng.normal(size=(t, 3)), axis=0).T + rng.normal(size=(n, t)))
     treated = rng.choice(n, size=n_treated, replace=False)
     d = np.zeros((n, t), int)
-    d[treated, years >= 2020] = 1
+    d[np.ix_(treated, years >= 2020)] = 1
     y = y + 1.0 * d
     return pd.DataFrame({"comune": np.repeat(codes, t), "anno": np.tile(years, n),
                          "y": y.ravel(), "d": d.ravel()})

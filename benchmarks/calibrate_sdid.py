@@ -8,6 +8,7 @@ zero. For each panel sdid, sc and did are estimated with the requested variances
 95% interval's coverage (with its Monte Carlo se), the bias and rmse are printed.
 
     .venv/bin/python benchmarks/calibrate_sdid.py [--sims 500] [--reps 50] [--workers 2]
+        [--treated 1 5] [--vcovs jackknife placebo bootstrap]
 
 Two designs: 1 treated unit (placebo variance, the only one allowed) and 5 treated
 units (jackknife, which ``auto`` picks below 10 treated units, then placebo and
@@ -83,15 +84,20 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=500)
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--treated", type=int, nargs="*", default=[1, 5],
+                    help="designs to run: 1 (placebo) and/or 5 (--vcovs)")
+    ap.add_argument("--vcovs", nargs="*", default=["jackknife", "placebo", "bootstrap"],
+                    help="variances for the 5-treated design")
     args = ap.parse_args()
     pd.set_option("display.width", 140)
-    for n_treated, vcovs in ((1, ("placebo",)), (5, ("jackknife", "placebo", "bootstrap"))):
+    for n_treated in args.treated:
+        vcovs = ("placebo",) if n_treated == 1 else tuple(args.vcovs)
         t0 = time.perf_counter()
         res = simulate(args.sims, n_treated, vcovs, args.reps, seed=20261203 + n_treated,
                        workers=args.workers)
         print(f"\n{n_treated} treated unit(s), {N_UNITS} units, {T_PRE} + {T_ALL - T_PRE} periods, "
               f"{args.sims} panels, {args.reps} replications ({time.perf_counter() - t0:.0f} s)")
-        print(res.round(4).to_string(index=False))
+        print(res.round(4).to_string(index=False), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ Writes ``synthdid_py.json``:
 
 - ``published``: the R vignette / AER Table 1 figures (placebo se, 200 replications,
   ``set.seed(12345)`` in R: 8.4, 9.9, 17.7; the vignette's interval (-32.01, 0.80) gives
-  the sdid se 8.37 to two decimals) and the vignette's rounded weights;
+  the sdid se 8.37 to two decimals, the help page's example (-37.14, 5.93) 10.99: R's
+  own figure moves by 2-3 units from run to run) and the vignette's rounded weights;
 - ``california``: the peer's estimates, unit and time weights for sdid, sc, did, and its
   placebo se with ``random_state=0`` (200 replications; numpy draws, so not R's);
 - ``block``: ``block_panel.csv``, a seeded factor panel (30 controls, 5 treated from
@@ -101,6 +102,8 @@ def main() -> None:
                "estimate": {"sdid": -15.60383, "sc": -19.61966, "did": -27.34911},
                "placebo_se": {"sdid": 8.4, "sc": 9.9, "did": 17.7},
                "placebo_se_sdid_from_vignette_ci": (0.80 + 32.01) / (2 * 1.96),
+               # the package help page's example, another R run (seed not set): (-37.14, 5.93)
+               "placebo_se_sdid_from_help_example_ci": (5.93 + 37.14) / (2 * 1.96),
                "omega_sdid_top": {"Nevada": 0.124, "New Hampshire": 0.105, "Connecticut": 0.078,
                                   "Delaware": 0.070, "Colorado": 0.058, "Illinois": 0.053},
                "lambda_sdid": {"1988": 0.427, "1986": 0.366, "1987": 0.206}}}
