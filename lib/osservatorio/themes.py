@@ -16,7 +16,7 @@ from osservatorio import paths
 from osservatorio.exceptions import ThemeError, quoted
 from osservatorio.yamlfile import read_yaml_mapping
 
-Design = Literal["staggered_did", "did_few_treated", "event_study_its", "synthetic_control"]
+Design = Literal["staggered_did", "did_few_treated", "event_study_its", "synthetic_control", "synthetic_did"]
 Comparison = Literal["never", "notyet"]
 UnitLevel = Literal["comune", "distretto_sanitario", "ambito_sociale"]
 ClusterLevel = Literal["comune", "ambito_sociale", "distretto_sanitario", "asl", "provincia", "regione"]

@@ -12,7 +12,7 @@ from osservatorio.evaluate import designs
 from osservatorio.themes import load_theme
 
 THEMES = {"coprogettazione-anziani": "staggered_did", "finanza-sociale-neet": "did_few_treated",
-          "case-comunita": "event_study_its", "citta-pilota": "synthetic_control"}
+          "case-comunita": "event_study_its", "citta-pilota": "synthetic_did"}
 
 
 def _panel(n_units=40, n_times=8, cohorts=(0, 5), clusters=10, seed=1):
@@ -37,7 +37,8 @@ def test_for_theme_picks_the_design_with_the_theme_options(tid, name):
 
 
 def test_every_design_has_one_place():
-    assert set(designs.DESIGNS) == {"staggered_did", "did_few_treated", "event_study_its", "synthetic_control"}
+    assert set(designs.DESIGNS) == {"staggered_did", "did_few_treated", "event_study_its", "synthetic_control",
+                                    "synthetic_did"}
     from typing import get_args
 
     from osservatorio.themes import Design
@@ -57,6 +58,11 @@ def test_checks_name_the_reason_and_what_works():
     assert designs.StaggeredDiD().check(mixed) == []
     none = _panel(cohorts=(0,))
     assert designs.StaggeredDiD().check(none)[0].startswith("no treated unit")
+    sdid = designs.SyntheticDiD().check(_panel(n_units=6, cohorts=(0, 5)))
+    assert any("3 never-treated unit(s) for 3 treated" in p for p in sdid)
+    assert any("1 period(s) before the first adoption" in p
+               for p in designs.SyntheticDiD().check(_panel(cohorts=(0,) * 9 + (2,))))
+    assert any("unbalanced" in p for p in designs.SyntheticDiD().check(_panel().iloc[1:]))
     donors = _panel(n_units=2 * designs.MAX_SYNTH_DONORS + 4, cohorts=(0,) * 400 + (5,))
     assert any("donor units" in p for p in designs.SyntheticControl().check(donors))
 
@@ -64,7 +70,7 @@ def test_checks_name_the_reason_and_what_works():
 def test_a_design_that_passes_its_check_estimates():
     panel = _panel(n_times=16, cohorts=(0, 8, 10))
     for name, cls in designs.DESIGNS.items():
-        if name in ("synthetic_control", "did_few_treated"):
+        if name in ("synthetic_control", "did_few_treated", "synthetic_did"):  # one or few treated units
             continue
         design = cls(n_boot=99)
         assert design.check(panel) == []
@@ -182,3 +188,54 @@ def test_a_failure_reason_is_one_line_and_short():
     assert "\n" not in long["reason"] and len(long["reason"]) == REASON_CHARS
     assert long["reason"].startswith("ValueError: line one line two") and long["reason"].endswith("…")
     assert diagnostic_failed(KeyError("cluster"))["reason"] == "KeyError: 'cluster'"
+
+
+def test_synthetic_did_leads_with_sc_and_did_beside_it_from_the_same_code():
+    panel = _panel(n_units=30, n_times=12, cohorts=(0,) * 29 + (8,), clusters=30)
+    design = designs.SyntheticDiD()
+    assert design.check(panel) == []
+    ev = design.estimate(panel)
+    assert ev.estimator == "synthetic_did" and ev.sdid is not None
+    assert abs(ev.headline.estimate - 2.0) < 1.5 and ev.headline.ci_low < ev.headline.estimate < ev.headline.ci_high
+    assert set(ev.comparisons) == {"sc_sdid", "did_sdid"}
+    assert ev.pretrend["status"] == "not_applicable" and ev.cohorts_one_cluster is None
+    assert {"sdid", "sdid_weights", "sdid_time_weights"} <= set(ev.frames)
+    assert ev.frames["sdid_weights"]["peso"].sum() == pytest.approx(1.0)
+    placebo = design.placebo(panel, ev)
+    assert placebo["kind"] == "timing" and placebo["status"] == "computed"
+    record = ev.to_dict()
+    assert record["event_source"] == "synthetic_did" and record["options"]["n_reps"] == designs.SDID_REPS
+    json.dumps(record)
+    assert design.sensitivity(panel, ev)["status"] == "not_applicable"  # no event study
+
+
+def test_sensitivity_of_an_event_study_records_the_breakdown_value():
+    panel = _panel(n_units=60, n_times=10, cohorts=(0, 6), clusters=30)
+    design = designs.StaggeredDiD(n_boot=99, event_window=3)
+    ev = design.estimate(panel)
+    sens = design.sensitivity(panel, ev)
+    assert sens["status"] == "computed" and sens["restriction"] == "relative_magnitudes"
+    assert [r["m"] for r in sens["rows"]] == list(designs.HONEST_MBAR)
+    # a true effect of 2 with no pre-trend: significant, and robust to some divergence
+    assert sens["original_lb"] > 0 and sens["breakdown"] > 0
+    lbs = [r["lb"] for r in sens["rows"]]
+    assert all(a >= b - 1e-9 for a, b in zip(lbs, lbs[1:]))  # intervals widen with Mbar
+    json.dumps(sens)
+    record = {**ev.to_dict(), "sensitivity": sens, "pretrend": {"status": "computed", "p_value": 0.01}}
+    keys = [k for k, _ in design.limits(record)]
+    assert "eval.limits.breakdown" in keys
+
+
+def test_a_sensitivity_analysis_that_raises_is_failed(monkeypatch):
+    import osservatorio.evaluate.honest as honest
+
+    panel = _panel(n_units=40, n_times=8, cohorts=(0, 5))
+    design = designs.StaggeredDiD(n_boot=99, event_window=2)
+    ev = design.estimate(panel)
+
+    def boom(*a, **k):
+        raise ValueError("singular covariance")
+
+    monkeypatch.setattr(honest, "honest_sensitivity", boom)
+    sens = design.sensitivity(panel, ev)
+    assert sens["status"] == "failed" and "singular covariance" in sens["reason"]

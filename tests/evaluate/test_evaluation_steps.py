@@ -61,14 +61,15 @@ def test_designs_without_subgroups_return_an_empty_table(project_root):
 
 
 @pytest.mark.parametrize("kind", ["callaway_santanna", "comparative_its", "twfe_wild_cluster_bootstrap",
-                                  "randomization_inference", "synthetic_control", "twfe"])
+                                  "randomization_inference", "synthetic_control", "twfe", "sdid_placebo",
+                                  "sdid_bootstrap", "sdid_jackknife"])
 def test_inference_column_is_in_the_report_language(kind):
     from osservatorio.evaluate.show import _inference_text
 
     r = {"n_clusters": 107, "inference": "analytic influence function, t(106) critical values"}
     it, en = _inference_text(kind, r, "it"), _inference_text(kind, r, "en")
     assert it != en and "{" not in it + en
-    if kind != "synthetic_control":
+    if kind != "synthetic_control" and not kind.startswith("sdid"):
         assert "107 cluster" in it and "107 clusters" in en
     assert _inference_text("callaway_santanna", {"n_clusters": 900, "inference": "normal"}, "it").endswith("(come R did)")
 

@@ -1,4 +1,5 @@
-"""Effect estimators: TWFE, event studies, staggered DiD, few treated, synthetic control, ITS.
+"""Effect estimators: TWFE, event studies, staggered DiD, few treated, synthetic control,
+synthetic DiD, ITS; and the sensitivity of event studies to broken parallel trends.
 
 Functions are imported eagerly: several share their module's name (``twfe``), and the
 function, not the module, must be what ``from osservatorio.evaluate import twfe`` gives.
@@ -14,10 +15,12 @@ from osservatorio.evaluate.event_study import (
     placebo_timing,
 )
 from osservatorio.evaluate.heterogeneity import EqualityTest, by_moderator, equality_test
+from osservatorio.evaluate.honest import HonestResult, honest_did, honest_sensitivity
 from osservatorio.publishing.event_plots import plot_event_study
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.evaluate.few_treated import randomization_inference, wild_cluster_bootstrap
 from osservatorio.evaluate.its import ItsResult, interrupted_time_series
+from osservatorio.evaluate.sdid import SynthDidResult, synthdid_compare, synthetic_did
 from osservatorio.evaluate.staggered import StaggeredResult, staggered_did
 from osservatorio.evaluate.synth import SynthResult, synthetic_control
 from osservatorio.evaluate.twfe import TwfeResult, twfe
@@ -26,8 +29,10 @@ __all__ = [
     "EffectResult",
     "EqualityTest",
     "EventStudyResult",
+    "HonestResult",
     "ItsResult",
     "StaggeredResult",
+    "SynthDidResult",
     "SynthResult",
     "PretrendTest",
     "TwfeResult",
@@ -37,13 +42,17 @@ __all__ = [
     "equality_test",
     "event_study",
     "has_balanced_panel",
+    "honest_did",
+    "honest_sensitivity",
     "interrupted_time_series",
     "placebo_timing",
     "randomization_inference",
     "plot_event_study",
     "singleton_mask",
     "staggered_did",
+    "synthdid_compare",
     "synthetic_control",
+    "synthetic_did",
     "twfe",
     "vcov_crv1",
     "vcov_hc1",

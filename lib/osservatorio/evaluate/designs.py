@@ -18,6 +18,15 @@ Designs and headline estimators:
 - ``event_study_its``: comparative interrupted time series aligned on adoption (headline),
   with the Callaway-Sant'Anna event study for the pre-trend diagnosis.
 - ``synthetic_control``: synthetic control with in-space placebos (RMSPE-ratio rank p).
+- ``synthetic_did``: synthetic difference-in-differences (Arkhangelsky et al. 2021) for one
+  or a few treated units, placebo variance with one treated unit; synthetic control and
+  DiD from the same code path beside it, and an in-time placebo.
+
+Sensitivity to broken parallel trends (every design with an event study,
+``design.sensitivity(ev)``): Rambachan and Roth (2023) relative-magnitudes intervals
+(C-LF) for the average post-adoption event-study effect at Mbar in ``HONEST_MBAR``, and
+the breakdown value (the smallest Mbar at which the interval reaches zero), which the
+evidence rules read when the pre-trend test rejects.
 
 Pre-trend test (every design with leads): Wald statistic on the leads -event_window..-1
 referred to a restricted wild cluster bootstrap (the chi2 Wald over-rejects with few
@@ -48,6 +57,7 @@ from osservatorio.evaluate.results import (
     diagnostic_computed,
     diagnostic_failed,
     diagnostic_not_applicable,
+    diagnostic_value,
     one_line,
 )
 
@@ -60,6 +70,9 @@ SYNTH_MIN_PRE = 2  # pre-treatment periods the synthetic control fits on
 MIN_ITS_CONTROLS = 2  # never-treated units the comparative ITS needs
 ITS_MIN_PRE = 6  # common pre-adoption periods of the comparative ITS (its own default)
 PLACEBO_MIN_PERIODS = 3  # periods before the first adoption a timing placebo estimates on
+SDID_REPS = 200  # placebo / bootstrap replications of synthetic DiD (R synthdid's default)
+SDID_MIN_PRE = 2  # pre-adoption periods synthetic DiD's time weights need
+HONEST_MBAR = (0.0, 0.5, 1.0, 1.5, 2.0)  # relative magnitudes shown in the report (Rambachan-Roth)
 
 
 @dataclass
@@ -84,6 +97,7 @@ class Evaluation:
     staggered: Any = None  # StaggeredResult: .aggregate("simple" | "event" | "cohort" | "calendar")
     its: Any = None  # comparative ITS result
     synth: Any = None  # SynthResult
+    sdid: Any = None  # SynthDidResult (design synthetic_did)
 
     def __repr__(self) -> str:
         h, pre = self.headline, self.pretrend or {}
@@ -109,7 +123,8 @@ class Evaluation:
         out.update({k: effect_dict(v) for k, v in self.comparisons.items()})
         out.update(self.info)
         out["pretrend"] = self.pretrend
-        out["event_source"] = "synthetic_control" if self.design == "synthetic_control" else "callaway_santanna"
+        out["event_source"] = (self.design if self.design in ("synthetic_control", "synthetic_did")
+                               else "callaway_santanna")
         out["twfe"] = effect_dict(self.twfe)
         out["options"] = self.options
         return out
@@ -315,6 +330,37 @@ class Design:
                           "clusters_span_levels": bool(spans)})
         return Heterogeneity(pd.DataFrame(rows), tests, self.disclosure_threshold)
 
+    def sensitivity(self, panel: pd.DataFrame, ev: Evaluation) -> dict[str, Any]:
+        """How large a violation of parallel trends would overturn the event study's effect.
+
+        Rambachan and Roth (2023), relative magnitudes: robust intervals (conditional /
+        hybrid C-LF, as R HonestDiD) for the average of the post-adoption event-study
+        effects 0..event_window, allowing post-adoption divergences up to Mbar times the
+        largest one between consecutive pre-adoption periods, at each Mbar of
+        ``HONEST_MBAR``; and the breakdown value, the smallest Mbar at which the interval
+        includes zero. A design without an event study: not applicable; a computation that
+        raises: failed (the evidence rules then never soften a rejected pre-trend).
+
+        The event study is refitted with a universal base period (every lead relative to
+        the period before adoption, as HonestDiD requires; the design's own event study
+        uses R did's varying base for its leads), same comparison group, no bootstrap.
+        """
+        if ev.staggered is None:
+            return diagnostic_not_applicable("the design has no event study to put to the sensitivity analysis",
+                                             restriction="relative_magnitudes")
+        from osservatorio.evaluate import staggered_did
+        from osservatorio.evaluate.honest import honest_sensitivity
+
+        try:
+            universal = staggered_did(panel, "y", "unit", "time", "cohort", control=ev.staggered.info["control"],
+                                      anticipation=self.anticipation, cluster="cluster", bootstrap=False,
+                                      base_period="universal")
+            res = honest_sensitivity(universal, restriction="relative_magnitudes", m=HONEST_MBAR,
+                                     l_vec="average", window=self.event_window)
+        except Exception as exc:  # the rules read a failed analysis as 'not robust'
+            return diagnostic_failed(exc, restriction="relative_magnitudes")
+        return sensitivity_record(res)
+
     # -- what the design cannot show -----------------------------------------------------
     def limits(self, ev: Evaluation | dict) -> list[tuple[str, dict]]:
         """Label keys (with values) of the caveats that apply to this estimate."""
@@ -326,6 +372,9 @@ class Design:
             out.append(("eval.limits.pretrend_not_computed", {"reason": pre.get("reason")}))
         elif p is not None and p == p and p < 0.05:
             out.append(("eval.limits.pretrend_failed", {}))
+            sens = est.get("sensitivity") or {}
+            if sens.get("status") == "computed":
+                out.append(("eval.limits.breakdown", {"k": sens["breakdown"]}))
         placebo = est.get("placebo") or {}  # in estimates.json (stage 40), not in an Evaluation
         if placebo.get("status") == "failed":
             out.append(("eval.limits.placebo_not_computed", {"reason": placebo.get("reason")}))
@@ -562,7 +611,100 @@ class SyntheticControl(Design):
         return diagnostic_computed(ev.headline.p_value, kind="in_space")
 
 
-DESIGNS: dict[str, type[Design]] = {d.name: d for d in (StaggeredDiD, FewTreatedDiD, EventStudyITS, SyntheticControl)}
+class SyntheticDiD(Design):
+    """Synthetic difference-in-differences: the headline for one or a few treated units.
+
+    Unit weights make the never-treated units' weighted average move like the treated
+    before adoption, time weights make the pre-adoption periods' weighted average look
+    like the post-adoption ones, and the effect is the weighted DiD (Arkhangelsky et al.
+    2021). Synthetic control (unit weights only, no intercept) and DiD (equal weights) come
+    from the same code path and are shown beside it. Variance: placebo with one treated
+    unit (each placebo replication treats donors drawn at random), as the paper's
+    section 5; ``sdid.synthetic_did`` documents the choice for several. The panel's
+    population weights ``w`` are not used (the estimator weighs units itself).
+    """
+
+    name = "synthetic_did"
+    estimator = "synthetic_did"
+    has_heterogeneity = False
+
+    def _check(self, panel: pd.DataFrame) -> list[str]:
+        problems = []
+        n_treated = panel.loc[panel["cohort"] > 0, "unit"].nunique()
+        n_never = panel.loc[panel["cohort"] == 0, "unit"].nunique()
+        if n_never < max(2, n_treated + 1):
+            problems.append(f"{n_never} never-treated unit(s) for {n_treated} treated: synthetic DiD's placebo "
+                            "variance needs more never-treated than treated units; widen the universe")
+        counts = panel.groupby("unit")["time"].nunique()
+        if counts.nunique() > 1:
+            problems.append("the panel is unbalanced (units observed in different periods): synthetic DiD needs "
+                            "every unit in every period; narrow the periods or the universe")
+        if n_treated:
+            t0 = panel.loc[panel["cohort"] > 0, "cohort"].min()
+            n_pre = int((np.sort(panel["time"].unique()) < t0).sum())
+            if n_pre < SDID_MIN_PRE:
+                problems.append(f"{n_pre} period(s) before the first adoption: synthetic DiD weighs at least "
+                                f"{SDID_MIN_PRE}; move period_start earlier")
+        return problems
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "n_reps": SDID_REPS}
+
+    def _sdid_data(self, panel: pd.DataFrame) -> pd.DataFrame:
+        return panel.loc[:, ["unit", "time", "y", "treated"]]
+
+    def _estimate(self, panel: pd.DataFrame) -> dict[str, Any]:
+        from osservatorio.evaluate.sdid import synthdid_compare
+
+        fits = synthdid_compare(self._sdid_data(panel), "y", "unit", "time", "treated", n_reps=SDID_REPS,
+                                seed=self.seed)
+        res = fits["sdid"]
+        treated = panel.loc[panel["cohort"] > 0, ["unit", "cohort"]].drop_duplicates()
+        info = {"treated_unit": ", ".join(map(str, treated["unit"])), "treatment_time": int(treated["cohort"].min()),
+                "n_pre": res.n_pre, "n_post": res.n_post, "vcov": res.vcov, "n_reps": SDID_REPS}
+        weights = res.unit_weights
+        weights = (weights.rename("peso").rename_axis("unit").reset_index() if isinstance(weights, pd.Series)
+                   else weights)
+        frames = {"sdid": res.series, "sdid_weights": weights,
+                  "sdid_time_weights": res.time_weights.rename("peso").rename_axis("time").reset_index()}
+        pretrend = diagnostic_not_applicable("synthetic DiD: no leads; the weighted pre-adoption fit and the "
+                                             "in-time placebo are its diagnostics", statistic=None, df=0)
+        return {"headline": res.effect, "comparisons": {"sc_sdid": fits["sc"].effect, "did_sdid": fits["did"].effect},
+                "pretrend": pretrend, "frames": frames, "info": info, "sdid": res}
+
+    def estimate(self, panel: pd.DataFrame) -> Evaluation:
+        ev = super().estimate(panel)
+        ev.cohorts_one_cluster = None  # unit-level inference by placebo: not a clustered design
+        return ev
+
+    def _placebo_effect(self, df: pd.DataFrame) -> EffectResult:
+        from osservatorio.evaluate.sdid import synthetic_did
+
+        return synthetic_did(self._sdid_data(df), "y", "unit", "time", "treated", n_reps=SDID_REPS,
+                             seed=self.seed).effect
+
+
+def sensitivity_record(res) -> dict[str, Any]:
+    """The Rambachan-Roth result as the record estimates.json keeps (plain JSON types):
+    rows m, lb, ub, the plain interval, and the breakdown value (0 when the plain interval
+    already includes zero; the cap of the search, ``honest.RM_BREAKDOWN_CAP``, flagged
+    ``breakdown_beyond``, when no Mbar up to it overturns the effect)."""
+    from osservatorio.evaluate.honest import RM_BREAKDOWN_CAP
+
+    frame = res.frame
+    b = res.breakdown
+    beyond = b is not None and not np.isfinite(b)
+    value = 0.0 if b is None else (RM_BREAKDOWN_CAP if beyond else float(b))
+    return diagnostic_value(
+        "breakdown", value, restriction=res.restriction, method=str(frame["method"].iloc[0]),
+        estimand="average of the post-adoption event-study effects 0..event_window", alpha=res.alpha,
+        num_pre=res.num_pre, num_post=res.num_post, breakdown_beyond=bool(beyond),
+        original_lb=float(res.original[0]), original_ub=float(res.original[1]),
+        rows=[{"m": float(r["m"]), "lb": float(r["lb"]), "ub": float(r["ub"])} for r in frame.to_dict("records")])
+
+
+DESIGNS: dict[str, type[Design]] = {d.name: d for d in (StaggeredDiD, FewTreatedDiD, EventStudyITS, SyntheticControl,
+                                                        SyntheticDiD)}
 
 
 def for_theme(theme) -> Design:

@@ -10,6 +10,7 @@ the end of the notebook.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 
@@ -32,12 +33,16 @@ def estimates(ev: Evaluation, stage: StageContext) -> None:
     """The headline estimate, the design's comparison estimators and the plain TWFE."""
     lang = stage.lang
     show.heading("eval.title", lang)
-    rows = [("eval.row.headline", effect_dict(ev.headline), ev.estimator)]
+    headline_kind = f"sdid_{ev.info['vcov']}" if ev.design == "synthetic_did" else ev.estimator
+    rows = [("eval.row.headline", effect_dict(ev.headline), headline_kind)]
     for key, label, kind in (("did_simple", "eval.row.did_simple", "callaway_santanna"),
-                             ("randomization_inference", "eval.row.ri", "randomization_inference")):
+                             ("randomization_inference", "eval.row.ri", "randomization_inference"),
+                             ("sc_sdid", "eval.row.sc_sdid", headline_kind),
+                             ("did_sdid", "eval.row.did_sdid", headline_kind)):
         if key in ev.comparisons:
             rows.append((label, effect_dict(ev.comparisons[key]), kind))
-    rows.append(("eval.row.twfe", effect_dict(ev.twfe), "twfe"))
+    if ev.design != "synthetic_did":  # there plain DiD is a row already, with inference valid for one treated unit
+        rows.append(("eval.row.twfe", effect_dict(ev.twfe), "twfe"))
     table = pd.DataFrame([{
         "stima": t(label, lang), "effetto": r["estimate"], "errore std.": r["se"],
         "IC basso": r["ci_low"], "IC alto": r["ci_high"],
@@ -89,6 +94,26 @@ def _design_charts(ev: Evaluation, stage: StageContext) -> None:
         show.figure(fig)
         w = ev.frames["synth_weights"]
         show.table(w[w["peso"] > 0.001].sort_values("peso", ascending=False), lang, digits=3)
+    if ev.sdid is not None:
+        from osservatorio.publishing.sdid_plots import plot_synthetic_did
+
+        treated_units = ev.info["treated_unit"].split(", ")
+        names = _unit_names([*ev.frames["sdid_weights"]["unit"], *treated_units], th.unit_level)
+        treated = ", ".join(names.get(u, str(u)) for u in treated_units)
+        fig = plot_synthetic_did(ev.sdid, title=t("eval.sdid.title", lang), overlay=True,
+                                 treated_label=t("eval.sdid.treated", lang, unit=treated),
+                                 control_label=t("eval.sdid.synthetic", lang),
+                                 effect_label=t("eval.sdid.effect", lang),
+                                 weights_label=t("eval.sdid.time_weights", lang),
+                                 xlabel=t("eval.sdid.xlabel", lang), ylabel=getattr(th.outcome_unit, lang))
+        stage.save_figure(fig, "did_sintetica")
+        show.heading("eval.sdid.heading", lang, level=3)
+        show.figure(fig)
+        show.para("eval.sdid.note", lang)
+        w = ev.frames["sdid_weights"]
+        w = w[w["peso"] > 0.001].sort_values("peso", ascending=False).head(15)
+        show.table(pd.DataFrame({t("eval.sdid.col.unit", lang): [names.get(u, str(u)) for u in w["unit"]],
+                                 t("eval.sdid.col.weight", lang): w["peso"].to_numpy()}), lang, digits=3)
     if "its" in ev.frames:
         fig = charts.its_fit(ev.frames["its"], t("eval.its.observed", lang), t("eval.its.fitted", lang),
                              t("eval.its.counterfactual", lang), t("eval.event.xlabel", lang),
@@ -96,6 +121,16 @@ def _design_charts(ev: Evaluation, stage: StageContext) -> None:
         stage.save_figure(fig, "serie_interrotta")
         show.heading("eval.its.heading", lang, level=3)
         show.figure(fig)
+
+
+def _unit_names(units, unit_level: str) -> dict:
+    """Names of comuni by ISTAT code (other unit levels keep their codes)."""
+    if unit_level != "comune":
+        return {}
+    from osservatorio.data import reference
+
+    names = reference.comuni().set_index("codice_istat")["comune"]
+    return {u: str(names[u]) for u in units if u in names.index}
 
 
 def pretrend(ev: Evaluation, stage: StageContext) -> None:
@@ -112,6 +147,44 @@ def pretrend(ev: Evaluation, stage: StageContext) -> None:
     else:
         key = "eval.pretrend.failed" if p < 0.05 else "eval.pretrend.passed"
         show.para(key, lang, stat=fmt_number(test.get("statistic"), lang, 2), df=test.get("df"), p=fmt_p(p, lang))
+
+
+def sensitivity(result: dict, stage: StageContext) -> None:
+    """How large a violation of parallel trends would overturn the effect (Rambachan-Roth):
+    the robust intervals against Mbar as a figure and a table, and the breakdown value in
+    words. A design without an event study says so; a failed analysis says why."""
+    from osservatorio.publishing.honest_plots import plot_honest
+
+    lang = stage.lang
+    show.heading("eval.sens.title", lang, level=3)
+    status = result.get("status")
+    if status == "not_applicable":
+        show.para("eval.sens.none", lang)
+        return
+    if status == "failed":
+        show.para("eval.sens.not_computed", lang, reason=result.get("reason") or "–")
+        return
+    rows = pd.DataFrame(result["rows"])
+    drawn = SimpleNamespace(frame=rows, original=(result["original_lb"], result["original_ub"]),
+                            restriction=result["restriction"],
+                            breakdown=None if result["breakdown_beyond"] else result["breakdown"])
+    fig = plot_honest(drawn, title=t("eval.sens.plot_title", lang), xlabel=t("eval.sens.xlabel", lang),
+                      ylabel=getattr(stage.theme.outcome_unit, lang), original_label=t("eval.sens.original", lang),
+                      robust_label=t("eval.sens.robust", lang), breakdown_label=t("eval.sens.breakdown_label", lang))
+    stage.save_figure(fig, "sensibilita_trend")
+    show.figure(fig)
+    table = rows.rename(columns={"m": "Mbar", "lb": "IC basso" if lang == "it" else "CI low",
+                                 "ub": "IC alto" if lang == "it" else "CI high"})
+    show.table(table, lang, digits=3)
+    k, w = fmt_number(result["breakdown"], lang, 2), stage.theme.event_window
+    show.para("eval.sens.estimand", lang, w=w, lo=fmt_number(result["original_lb"], lang, 3),
+              hi=fmt_number(result["original_ub"], lang, 3), unit=getattr(stage.theme.outcome_unit, lang))
+    if result["breakdown"] == 0:
+        show.para("eval.sens.not_significant", lang, w=w)
+    elif result["breakdown_beyond"]:
+        show.para("eval.sens.beyond", lang, k=k, w=w)
+    else:
+        show.para("eval.sens.breakdown_low" if result["breakdown"] < 1 else "eval.sens.breakdown_high", lang, k=k, w=w)
 
 
 def placebo(result: dict, stage: StageContext) -> None:
@@ -157,6 +230,8 @@ def limit_texts(design: Design, est: Evaluation | dict, theme, lang: str) -> lis
 
     out = []
     for key, values in design.limits(est):
+        if "k" in values:  # a breakdown value
+            values = {**values, "k": fmt_number(values["k"], lang, 2)}
         if "cohorts" in values:
             values = {"n": len(values["cohorts"]),
                       "cohorts": ", ".join(int_to_period(g, theme.frequency) for g in values["cohorts"])}
@@ -164,15 +239,21 @@ def limit_texts(design: Design, est: Evaluation | dict, theme, lang: str) -> lis
     return out
 
 
-def limits(ev: Evaluation, stage: StageContext) -> None:
-    """What the estimate means, and what the design cannot rule out."""
+def limits(ev: Evaluation, stage: StageContext, placebo: dict | None = None, sensitivity: dict | None = None) -> None:
+    """What the estimate means, and what the design cannot rule out (with the placebo and
+    the sensitivity analysis when given: the caveats stage 40 writes into the finding)."""
     show.heading("eval.limits.title", stage.lang, level=3)
-    for text in limit_texts(for_theme(stage.theme), ev, stage.theme, stage.lang):
+    record = ev.to_dict()
+    if placebo is not None:
+        record["placebo"] = placebo
+    if sensitivity is not None:
+        record["sensitivity"] = sensitivity
+    for text in limit_texts(for_theme(stage.theme), record, stage.theme, stage.lang):
         show.markdown(text)
 
 
 def save(stage: StageContext, ev: Evaluation, placebo: dict | None = None,
-         heterogeneity: Heterogeneity | None = None) -> None:
+         heterogeneity: Heterogeneity | None = None, sensitivity: dict | None = None) -> None:
     """Hand the stage's results to stage 40 through the run folder: estimates.json (with
     the options that produced them), the frames as parquet, the methods text."""
     for name, frame in ev.frames.items():
@@ -180,6 +261,8 @@ def save(stage: StageContext, ev: Evaluation, placebo: dict | None = None,
     record = ev.to_dict()
     if placebo is not None:
         record["placebo"] = placebo
+    if sensitivity is not None:
+        record["sensitivity"] = sensitivity
     if heterogeneity is not None and not heterogeneity.table.empty:
         heterogeneity.table.to_parquet(stage.data_dir / "heterogeneity.parquet", index=False)
         record["heterogeneity_tests"] = heterogeneity.tests
