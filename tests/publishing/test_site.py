@@ -113,6 +113,10 @@ def test_reviewer_opens_index_report_and_catalogue(fresh_project, tmp_path):
     value = json.loads((report.parent / "data" / "costo_valore.json").read_text())
     assert value["contratti_sintesi"]["prob_pagamento"] < 0.05 and value["costo_efficacia"]["stato"] == "non_definito"
     assert (report.parent / "costi.xlsx").is_file()
+    # the sensitivity of its event study to broken parallel trends, and its breakdown value in the finding
+    assert "Quanto dovrebbero divergere i trend per ribaltare il risultato" in dom
+    finding = json.loads((report.parent / "findings.json").read_text())["findings"][0]
+    assert finding["valore_rottura_stato"] == "calcolato" and finding["valore_rottura_mbar"] is not None
     assert "Traceback" not in dom
 
     # catalogue: the practice is listed, not called effective, 0 padlocks on synthetic data
