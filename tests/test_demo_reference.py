@@ -1,7 +1,7 @@
 """The demo themes' published numbers do not move when the code around them changes.
 
-``tests/reference/demo/headline.json`` holds the headline, interval, p-values and
-padlocks of a batch run (its ``source`` says which); here stage 30 is recomputed with the
+``tests/reference/demo/headline.json`` holds the headline, interval, p-values, breakdown
+value and padlocks of a batch run (its ``source`` says which); here stage 30 is recomputed with the
 design objects, without papermill, and compared at a relative 1e-9. The e2e batch test
 compares the padlocks of the themes it runs.
 """
@@ -35,9 +35,11 @@ def test_stage_30_numbers_equal_the_reference(sources, tid):
     design = designs.for_theme(theme)
     ev = design.estimate(panel)
     placebo = design.placebo(panel, ev)
+    sensitivity = design.sensitivity(panel, ev)
     h = ev.headline
     got = {"effetto": h.estimate, "ci_low": h.ci_low, "ci_high": h.ci_high, "p_value": h.p_value,
-           "pretrend_p": ev.pretrend.get("p_value"), "placebo_p": placebo.get("p_value")}
+           "pretrend_p": ev.pretrend.get("p_value"), "placebo_p": placebo.get("p_value"),
+           "valore_rottura_mbar": sensitivity.get("breakdown")}
     for key, value in got.items():
         if ref[key] is None:
             assert value is None, key

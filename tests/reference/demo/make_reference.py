@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 FIELDS = ["effetto", "ci_low", "ci_high", "p_value", "n_trattati", "n_confronto", "n_cluster", "pretrend_p",
-          "placebo_p", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico"]
+          "placebo_p", "livello_maryland", "lucchetti", "lucchetti_senza_limite_sintetico", "valore_rottura_mbar"]
 
 catalogue = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
 out = {"source": f"batch run of commit {sys.argv[2] if len(sys.argv) > 2 else '?'}, seed 20261125",
