@@ -150,8 +150,12 @@ def test_block_panel_matches_peer(block_panel, peer, method):
     assert bs.se == pytest.approx(ref["bootstrap_se_seed0"], rel=1e-8)
 
 
-def test_auto_with_few_treated_units_is_jackknife(block_panel):
-    assert synthetic_did(block_panel, *COLS).vcov == "jackknife"
+def test_auto_picks_placebo_below_10_treated_bootstrap_above(block_panel):
+    assert synthetic_did(block_panel, *COLS, method="did").vcov == "placebo"
+    units = sorted(block_panel["unit"].unique())
+    many = block_panel.assign(d=(block_panel["unit"].isin(units[-12:])
+                                 & (block_panel["period"] >= 8)).astype(int))
+    assert synthetic_did(many, *COLS, method="did", n_reps=20).vcov == "bootstrap"
 
 
 def test_staggered_matches_peer_cohorts_and_jackknife(staggered_panel, peer):
@@ -232,7 +236,7 @@ def test_series_for_the_figure(ca_fits):
 
 
 def test_compare_uses_one_variance_method(block_panel):
-    out = synthdid_compare(block_panel, *COLS, vcov="auto")
+    out = synthdid_compare(block_panel, *COLS, vcov="jackknife")
     assert set(out) == {"sdid", "sc", "did"}
     assert {r.vcov for r in out.values()} == {"jackknife"}
     assert out["sc"].time_weights.abs().max() == 0
