@@ -278,14 +278,15 @@ def test_jackknife_needs_two_treated_per_cohort(staggered_panel):
 @pytest.mark.slow
 def test_calibration_placebo_one_treated_unit():
     """Coverage of the 95% placebo interval, 200 factor-model panels with one treated
-    unit: the Monte Carlo se of a coverage near 0.95 is 0.015, so [0.88, 0.99] is
-    about -4.5 and +2.5 se; the bias of sdid must be within 4 se of its Monte Carlo
-    error."""
+    unit (benchmarks/calibrate_sdid.py, 50 replications each). With 500 panels the
+    script measured 0.922 (MC se 0.012); with 200 the MC se of a coverage near 0.92 is
+    0.019, so [0.86, 0.99] is 3 se below 0.92 and 2.5 se above 0.95. The bias of sdid
+    must be within 4 of its Monte Carlo se (sd / sqrt(200))."""
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from calibrate_sdid import simulate
 
-    res = simulate(n_sims=200, n_treated=1, vcovs=("placebo",), n_reps=50, seed=11, workers=1)
+    res = simulate(n_sims=200, n_treated=1, vcovs=("placebo",), n_reps=50, seed=11, workers=2)
     row = res[(res["method"] == "sdid") & (res["vcov"] == "placebo")].iloc[0]
-    assert 0.88 <= row["coverage"] <= 0.99
+    assert 0.86 <= row["coverage"] <= 0.99
     assert abs(row["bias"]) < 4 * row["sd"] / np.sqrt(200)
