@@ -12,6 +12,12 @@ is said in the output. Prints both estimates (ours and synthdid-py's must agree 
 and the placebo se of ours and synthdid-py's on the same draws.
 
     .venv/bin/python benchmarks/bench_sdid.py [--reps 200] [--peer-reps 5]
+
+Last run (2 cores shared with other jobs, load about 4): ours 105.9 s for the estimate
+and 200 placebo replications; synthdid-py 556 s (2.2 s + 2.77 s per replication, 5
+timed), mad-sdid 633 s (2.3 s + 3.15 s, 5 timed): ours / fastest peer = 0.19. Estimates
+1.5354932941 (ours and synthdid-py, difference 7e-14; mad-sdid 1.5349546053); the
+placebo se on the same 5 draws equal to 10 digits.
 """
 
 from __future__ import annotations
