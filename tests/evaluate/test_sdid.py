@@ -150,8 +150,8 @@ def test_block_panel_matches_peer(block_panel, peer, method):
     assert bs.se == pytest.approx(ref["bootstrap_se_seed0"], rel=1e-8)
 
 
-def test_auto_picks_placebo_below_10_treated_bootstrap_above(block_panel):
-    assert synthetic_did(block_panel, *COLS, method="did").vcov == "placebo"
+def test_auto_picks_jackknife_below_10_treated_bootstrap_above(block_panel):
+    assert synthetic_did(block_panel, *COLS, method="did").vcov == "jackknife"
     units = sorted(block_panel["unit"].unique())
     many = block_panel.assign(d=(block_panel["unit"].isin(units[-12:])
                                  & (block_panel["period"] >= 8)).astype(int))
