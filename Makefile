@@ -68,12 +68,15 @@ bench: demo-data ## speed benchmarks, against the peer tools where there is one 
 	$(BIN)/python benchmarks/bench_staggered.py
 	$(BIN)/python benchmarks/bench_sources.py
 	$(BIN)/python benchmarks/bench_stage10.py
+	$(BIN)/python benchmarks/bench_sdid.py
 	$(BIN)/python benchmarks/bench_batch.py
 
 calibrate: $(STAMP) ## coverage and size simulations of the estimators (minutes)
 	$(BIN)/python benchmarks/calibrate_staggered.py
 	$(BIN)/python benchmarks/calibrate_wild_bootstrap.py
 	$(BIN)/python benchmarks/calibrate_demo.py
+	$(BIN)/python benchmarks/calibrate_sdid.py
+	$(BIN)/python benchmarks/calibrate_honest.py
 
 clean-outputs: ## delete outputs/ (everything there is rebuilt from data and code)
 	rm -rf outputs
