@@ -24,7 +24,7 @@ Figures of the last run (2 shared cores; 30 units, 8 + 4 periods, 50 replication
                                       bias -0.006 / 0.026 / -0.056, rmse 0.93 / 0.99 / 1.71
     5 treated, jackknife, by strength of selection on the loading (--selection; 30 units
     unless said, 200-300 panels, stop 19): 0 (assignment independent of the loadings)
-    0.925 (MC se 0.019); 0.5: 0.883 (0.019); 1.0 with 50 units and 10 + 4 periods: 0.877
+    0.924 (MC se 0.012, 500 panels; did 0.920, sd of sdid 0.600 vs mean se 0.612); 0.5: 0.883 (0.019); 1.0 with 50 units and 10 + 4 periods: 0.877
     (0.019); 1.5: 0.782. The interval is calibrated when the weights can reproduce the
     treated units' loadings and undercovers as the treated move out of the controls' hull.
     (the bootstrap with 5 treated units was not run for lack of time.) With 5 treated
