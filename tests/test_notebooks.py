@@ -35,7 +35,8 @@ def test_evaluation_cells_show_the_public_api():
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     for call in ("design = designs.for_theme(stage.theme)", "ev = design.estimate(panel)",
                  "placebo = design.placebo(panel, ev)", "het = design.heterogeneity(panel)",
-                 "show.save(stage, ev, placebo=placebo, heterogeneity=het)"):
+                 "sens = design.sensitivity(panel, ev)",
+                 "show.save(stage, ev, placebo=placebo, heterogeneity=het, sensitivity=sens)"):
         assert call in source
 
 
