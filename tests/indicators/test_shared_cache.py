@@ -180,3 +180,30 @@ def test_map_geometry_cached_equals_fresh_and_corrupt_is_rebuilt(tmp_path, monke
         np.testing.assert_array_equal(rebuilt.bounds, cold.bounds)
     finally:
         maps.map_geometry.cache_clear()
+
+
+def test_cached_centroids_and_region_fills_equal_the_geometry_they_come_from(tmp_path, monkeypatch):
+    """The network map's comuni centroids and grey regions come from the cache: the same
+    numbers geopandas computes from the boundaries (centroids in EPSG:3035)."""
+    from matplotlib.path import Path
+
+    from osservatorio.data import reference
+    from osservatorio.publishing import maps
+
+    monkeypatch.setattr(maps, "geometry_cache_root", lambda: tmp_path / "geo")
+    maps.map_geometry.cache_clear()
+    try:
+        geo = maps.map_geometry()
+        raw = reference.comuni_geometry()
+        c = raw.to_crs(3035).geometry.centroid.to_crs(4326)
+        np.testing.assert_array_equal(geo.centroids.index, raw["codice_istat"].to_numpy())
+        np.testing.assert_allclose(geo.centroids["lon"], c.x, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(geo.centroids["lat"], c.y, rtol=0, atol=1e-12)
+        regions = maps._simplified_regions()
+        assert len(geo.region_fills) == len(regions) == 20
+        for path, geom in zip(geo.region_fills, regions.geometry.normalize()):
+            rings = maps._rings(geom)  # closed rings: the last vertex repeats the first (drawn as CLOSEPOLY)
+            np.testing.assert_array_equal(path.vertices, np.concatenate(rings))
+            assert (path.codes == Path.CLOSEPOLY).sum() == len(rings)
+    finally:
+        maps.map_geometry.cache_clear()

@@ -19,7 +19,7 @@ from osservatorio.data import reference  # noqa: E402
 
 SIMPLIFY_TOLERANCE = 0.003  # degrees (~300 m, a fifth of a pixel of the 110 dpi maps): invisible, 5x fewer points
 MISSING_COLOUR = "#dddddd"
-GEOMETRY_VERSION = 1  # bump when the layout of the cached drawing geometry changes
+GEOMETRY_VERSION = 2  # bump when the layout of the cached drawing geometry changes
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,21 +48,21 @@ class MapGeometry:
     bounds: np.ndarray  # (n, 4): xmin, ymin, xmax, ymax per comune
     region_lines: list  # (n, 2) arrays
     region_bounds: np.ndarray  # xmin, ymin, xmax, ymax of the regions
+    region_fills: list  # matplotlib Path per region
+    centroids: pd.DataFrame  # lon, lat per codice_istat (of the unsimplified boundaries)
 
 
 def _geometry_frames() -> dict[str, pd.DataFrame]:
     """The simplified outlines as flat frames (vertices with path codes; offsets per comune)."""
     import shapely
-    from matplotlib.path import Path as MplPath
 
     g = _simplified_comuni()
     geoms = g.geometry.normalize()
     xs, ys, kinds, rows = [], [], [], []
     fill_at = 0
     for code, geom in zip(g["codice_istat"], geoms):
-        parts = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
-        rings = [np.asarray(r.coords)[:, :2] for p in parts for r in (p.exterior, *p.interiors)]
-        path = MplPath.make_compound_path(*[MplPath(r, closed=True) for r in rings])
+        rings = _rings(geom)
+        path = _compound(rings)
         xs.append(path.vertices[:, 0]), ys.append(path.vertices[:, 1]), kinds.append(path.codes)
         n_fill = len(path.vertices)
         row = {"codice_istat": code, "fill_start": fill_at, "fill_stop": fill_at + n_fill}
@@ -86,7 +86,31 @@ def _geometry_frames() -> dict[str, pd.DataFrame]:
                                     "line": np.repeat(np.arange(len(coords)), [len(c) for c in coords])})
     rb = regions.total_bounds
     region_bounds = pd.DataFrame({"xmin": [rb[0]], "ymin": [rb[1]], "xmax": [rb[2]], "ymax": [rb[3]]})
-    return {"index": index, "vertices": vertices, "region_vertices": region_vertices, "region_bounds": region_bounds}
+    fills = [_compound(_rings(geom)) for geom in regions.geometry.normalize()]
+    region_fills = pd.DataFrame({"x": np.concatenate([f.vertices[:, 0] for f in fills]),
+                                 "y": np.concatenate([f.vertices[:, 1] for f in fills]),
+                                 "kind": np.concatenate([f.codes for f in fills]),
+                                 "region": np.repeat(np.arange(len(fills)), [len(f.vertices) for f in fills])})
+    # centroids of the unsimplified comuni, computed in ETRS89-LAEA (EPSG:3035)
+    raw = reference.comuni_geometry()
+    c = raw.to_crs(3035).geometry.centroid.to_crs(4326)
+    centroids = pd.DataFrame({"codice_istat": raw["codice_istat"].to_numpy(), "lon": c.x.to_numpy(),
+                              "lat": c.y.to_numpy()})
+    return {"index": index, "vertices": vertices, "region_vertices": region_vertices, "region_bounds": region_bounds,
+            "region_fills": region_fills, "centroids": centroids}
+
+
+def _rings(geom) -> list[np.ndarray]:
+    """Exterior and interior rings of a (multi)polygon, as (n, 2) arrays."""
+    parts = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
+    return [np.asarray(r.coords)[:, :2] for p in parts for r in (p.exterior, *p.interiors)]
+
+
+def _compound(rings: list[np.ndarray]):
+    """One matplotlib path of closed rings (holes drawn as holes, as geopandas draws them)."""
+    from matplotlib.path import Path as MplPath
+
+    return MplPath.make_compound_path(*[MplPath(r, closed=True) for r in rings])
 
 
 def _geometry_key() -> str:
@@ -111,6 +135,9 @@ def _geometry_key() -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+GEOMETRY_FRAMES = ("index", "vertices", "region_vertices", "region_bounds", "region_fills", "centroids")
+
+
 def geometry_cache_root() -> Path:
     """``outputs/.cache/map_geometry``: created by the first write."""
     return paths.cache_dir() / "map_geometry"
@@ -122,7 +149,7 @@ def map_geometry() -> MapGeometry:
     in the shared cache (read back verified; a corrupt entry is rebuilt)."""
     root, key = geometry_cache_root(), _geometry_key()
     hit = entry_store.read_entry(root, key)
-    if hit is not None and set(hit[0]) == {"index", "vertices", "region_vertices", "region_bounds"}:
+    if hit is not None and set(hit[0]) == set(GEOMETRY_FRAMES):
         frames = hit[0]
     else:
         frames = _geometry_frames()
@@ -144,9 +171,14 @@ def _assemble(frames: dict[str, pd.DataFrame]) -> MapGeometry:
     rv = frames["region_vertices"]
     rxy = np.column_stack([rv["x"].to_numpy(), rv["y"].to_numpy()])
     cuts = np.flatnonzero(np.diff(rv["line"].to_numpy())) + 1
+    rf = frames["region_fills"]
+    fxy = np.column_stack([rf["x"].to_numpy(), rf["y"].to_numpy()])
+    fcuts = np.flatnonzero(np.diff(rf["region"].to_numpy())) + 1
+    region_fills = [MplPath(v, k) for v, k in zip(np.split(fxy, fcuts), np.split(rf["kind"].to_numpy(), fcuts))]
     return MapGeometry(codes=pd.Index(index["codice_istat"]), fills=fills, rings=rings,
                        bounds=index[["xmin", "ymin", "xmax", "ymax"]].to_numpy(), region_lines=np.split(rxy, cuts),
-                       region_bounds=frames["region_bounds"].to_numpy()[0])
+                       region_bounds=frames["region_bounds"].to_numpy()[0], region_fills=region_fills,
+                       centroids=frames["centroids"].set_index("codice_istat")[["lon", "lat"]])
 
 
 def _set_aspect(ax, bounds) -> None:
@@ -200,12 +232,10 @@ def choropleth(values: pd.Series, title: str, legend_label: str, cmap: str = "vi
     return fig
 
 
-@functools.lru_cache(maxsize=1)
 def comuni_centroids() -> pd.DataFrame:
-    """Centroid of each comune (lon, lat in WGS 84; computed in ETRS89-LAEA, EPSG:3035)."""
-    g = reference.comuni_geometry()
-    c = g.to_crs(3035).geometry.centroid.to_crs(4326)
-    return pd.DataFrame({"lon": c.x.to_numpy(), "lat": c.y.to_numpy()}, index=g["codice_istat"].to_numpy())
+    """Centroid of each comune (lon, lat in WGS 84; computed in ETRS89-LAEA, EPSG:3035),
+    indexed by codice_istat; kept with the cached drawing geometry."""
+    return map_geometry().centroids
 
 
 def network_map(partners: pd.Series, links: pd.DataFrame, title: str, node_label: str, link_label: str):
@@ -213,9 +243,13 @@ def network_map(partners: pd.Series, links: pd.DataFrame, title: str, node_label
     partner entities, a line between two comuni that share at least one entity."""
     from matplotlib.collections import LineCollection
 
-    xy = comuni_centroids()
+    from matplotlib.collections import PathCollection
+
+    geo = map_geometry()
+    xy = geo.centroids
     fig, ax = plt.subplots(figsize=(7.5, 8.5))
-    _simplified_regions().plot(ax=ax, color="#f2f2f2", edgecolor="white", linewidth=0.4)
+    # the regions in light grey with white borders, as geopandas' plot draws them
+    _add(ax, PathCollection(geo.region_fills, facecolor="#f2f2f2", edgecolor="white", linewidths=0.4))
     if len(links):
         a = xy.reindex(links["comune_a"]).to_numpy()
         b = xy.reindex(links["comune_b"]).to_numpy()
