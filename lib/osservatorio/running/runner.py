@@ -179,11 +179,14 @@ def new_run_id() -> str:
 
 
 def latest_manifest(theme_id: str) -> dict[str, Any] | None:
-    link = paths.theme_outputs_dir(theme_id) / LATEST
-    manifest = link / "manifest.json"
-    if manifest.is_file():
-        return json.loads(manifest.read_text(encoding="utf-8"))
-    return None
+    """The manifest of the theme's latest run; None when there is none or it cannot be
+    read (damaged by hand or by the disk): then nothing is reused or skipped on its word."""
+    manifest = paths.theme_outputs_dir(theme_id) / LATEST / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def validated_before(prepared: PreparedRun) -> bool:
