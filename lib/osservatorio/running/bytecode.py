@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +57,8 @@ def precompile(names: list[str]) -> tuple[int, list[str]]:
     """Import ``names`` writing their bytecode; (number of modules now loaded, names that
     failed to import: optional dependencies that are not installed)."""
     sys.dont_write_bytecode = False  # this process writes the .pyc of what it imports
+    # debugpy (imported by ipykernel) warns about frozen modules on import: not this step's business
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     if any(name.startswith("matplotlib") for name in names):
         import matplotlib
 
