@@ -63,3 +63,27 @@ def test_geometry_has_every_comune():
 def test_comune_named_none_is_a_name():
     c = reference.comuni().set_index("codice_istat")
     assert c.loc["001168", "comune"] == "None"
+
+
+def test_comuni_cached_equals_built_and_a_corrupt_entry_is_rebuilt(tmp_path, monkeypatch):
+    """``comuni()`` is kept in outputs/.cache/reference: the cached frame equals the one
+    built from the package files (values and dtypes), and a damaged entry is rebuilt."""
+    import pandas as pd
+
+    from osservatorio import paths
+
+    monkeypatch.setattr(paths, "cache_dir", lambda: tmp_path)
+    built = reference._build_comuni()
+    reference.comuni.cache_clear()
+    try:
+        first = reference.comuni()  # a miss: built and stored
+        (entry,) = list((tmp_path / "reference").iterdir())
+        reference.comuni.cache_clear()
+        pd.testing.assert_frame_equal(reference.comuni(), built, check_exact=True)  # read from the cache
+        pd.testing.assert_frame_equal(first, built, check_exact=True)
+        (parquet,) = list(entry.glob("*.parquet"))
+        parquet.write_bytes(b"not parquet")
+        reference.comuni.cache_clear()
+        pd.testing.assert_frame_equal(reference.comuni(), built, check_exact=True)  # rebuilt, never trusted
+    finally:
+        reference.comuni.cache_clear()
