@@ -195,8 +195,11 @@ def test_cached_centroids_and_region_fills_equal_the_geometry_they_come_from(tmp
     try:
         geo = maps.map_geometry()
         raw = reference.comuni_geometry()
-        c = raw.to_crs(3035).geometry.centroid.to_crs(4326)
+        laea = raw.to_crs(3035).geometry.centroid
+        c = laea.to_crs(4326)
         np.testing.assert_array_equal(geo.centroids.index, raw["codice_istat"].to_numpy())
+        np.testing.assert_array_equal(geo.centroids["x_3035"], laea.x)  # the distances to the capoluogo use these
+        np.testing.assert_array_equal(geo.centroids["y_3035"], laea.y)
         np.testing.assert_allclose(geo.centroids["lon"], c.x, rtol=0, atol=1e-12)
         np.testing.assert_allclose(geo.centroids["lat"], c.y, rtol=0, atol=1e-12)
         regions = maps._simplified_regions()

@@ -19,7 +19,7 @@ from osservatorio.data import reference  # noqa: E402
 
 SIMPLIFY_TOLERANCE = 0.003  # degrees (~300 m, a fifth of a pixel of the 110 dpi maps): invisible, 5x fewer points
 MISSING_COLOUR = "#dddddd"
-GEOMETRY_VERSION = 2  # bump when the layout of the cached drawing geometry changes
+GEOMETRY_VERSION = 3  # bump when the layout of the cached drawing geometry changes
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,7 +49,7 @@ class MapGeometry:
     region_lines: list  # (n, 2) arrays
     region_bounds: np.ndarray  # xmin, ymin, xmax, ymax of the regions
     region_fills: list  # matplotlib Path per region
-    centroids: pd.DataFrame  # lon, lat per codice_istat (of the unsimplified boundaries)
+    centroids: pd.DataFrame  # lon, lat, x_3035, y_3035 per codice_istat (of the unsimplified boundaries)
 
 
 def _geometry_frames() -> dict[str, pd.DataFrame]:
@@ -91,11 +91,12 @@ def _geometry_frames() -> dict[str, pd.DataFrame]:
                                  "y": np.concatenate([f.vertices[:, 1] for f in fills]),
                                  "kind": np.concatenate([f.codes for f in fills]),
                                  "region": np.repeat(np.arange(len(fills)), [len(f.vertices) for f in fills])})
-    # centroids of the unsimplified comuni, computed in ETRS89-LAEA (EPSG:3035)
+    # centroids of the unsimplified comuni, computed in ETRS89-LAEA (EPSG:3035), also in WGS 84
     raw = reference.comuni_geometry()
-    c = raw.to_crs(3035).geometry.centroid.to_crs(4326)
+    laea = raw.to_crs(3035).geometry.centroid
+    c = laea.to_crs(4326)
     centroids = pd.DataFrame({"codice_istat": raw["codice_istat"].to_numpy(), "lon": c.x.to_numpy(),
-                              "lat": c.y.to_numpy()})
+                              "lat": c.y.to_numpy(), "x_3035": laea.x.to_numpy(), "y_3035": laea.y.to_numpy()})
     return {"index": index, "vertices": vertices, "region_vertices": region_vertices, "region_bounds": region_bounds,
             "region_fills": region_fills, "centroids": centroids}
 
@@ -178,7 +179,7 @@ def _assemble(frames: dict[str, pd.DataFrame]) -> MapGeometry:
     return MapGeometry(codes=pd.Index(index["codice_istat"]), fills=fills, rings=rings,
                        bounds=index[["xmin", "ymin", "xmax", "ymax"]].to_numpy(), region_lines=np.split(rxy, cuts),
                        region_bounds=frames["region_bounds"].to_numpy()[0], region_fills=region_fills,
-                       centroids=frames["centroids"].set_index("codice_istat")[["lon", "lat"]])
+                       centroids=frames["centroids"].set_index("codice_istat"))
 
 
 def _set_aspect(ax, bounds) -> None:
@@ -233,8 +234,9 @@ def choropleth(values: pd.Series, title: str, legend_label: str, cmap: str = "vi
 
 
 def comuni_centroids() -> pd.DataFrame:
-    """Centroid of each comune (lon, lat in WGS 84; computed in ETRS89-LAEA, EPSG:3035),
-    indexed by codice_istat; kept with the cached drawing geometry."""
+    """Centroid of each comune, computed in ETRS89-LAEA (EPSG:3035): ``x_3035``, ``y_3035``
+    (metres) and ``lon``, ``lat`` (WGS 84), indexed by codice_istat; kept with the cached
+    drawing geometry."""
     return map_geometry().centroids
 
 

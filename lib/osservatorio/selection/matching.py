@@ -45,13 +45,14 @@ def km_from_capoluogo() -> pd.Series:
     from scipy.spatial import cKDTree
 
     from osservatorio.data import reference
+    from osservatorio.publishing.maps import comuni_centroids
 
-    g = reference.comuni_geometry().to_crs(3035)
-    xy = np.column_stack([g.geometry.centroid.x, g.geometry.centroid.y])
+    c = comuni_centroids()  # cached with the map geometry
+    xy = c[["x_3035", "y_3035"]].to_numpy()
     cap = set(reference.comuni().loc[lambda d: d["capoluogo"], "codice_istat"])
-    is_cap = g["codice_istat"].isin(cap).to_numpy()
+    is_cap = c.index.isin(cap)
     dist, _ = cKDTree(xy[is_cap]).query(xy)
-    return pd.Series(dist / 1000.0, index=g["codice_istat"].to_numpy(), name="distanza_capoluogo_km")
+    return pd.Series(dist / 1000.0, index=c.index.to_numpy(), name="distanza_capoluogo_km")
 
 
 def eligibility(units: pd.DataFrame, rules, treated: set[str], prior_act: set[str]) -> pd.DataFrame:
