@@ -248,7 +248,7 @@ def network_map(partners: pd.Series, links: pd.DataFrame, title: str, node_label
     from matplotlib.collections import PathCollection
 
     geo = map_geometry()
-    xy = geo.centroids
+    xy = geo.centroids[["lon", "lat"]]
     fig, ax = plt.subplots(figsize=(7.5, 8.5))
     # the regions in light grey with white borders, as geopandas' plot draws them
     _add(ax, PathCollection(geo.region_fills, facecolor="#f2f2f2", edgecolor="white", linewidths=0.4))
