@@ -243,9 +243,7 @@ def comuni_centroids() -> pd.DataFrame:
 def network_map(partners: pd.Series, links: pd.DataFrame, title: str, node_label: str, link_label: str):
     """Governance network on the map: comuni at their centroids sized by number of
     partner entities, a line between two comuni that share at least one entity."""
-    from matplotlib.collections import LineCollection
-
-    from matplotlib.collections import PathCollection
+    from matplotlib.collections import LineCollection, PathCollection
 
     geo = map_geometry()
     xy = geo.centroids[["lon", "lat"]]
