@@ -147,6 +147,34 @@ def test_the_command_exits_with_its_code_after_the_atexit_handlers_and_with_its_
         assert res.stderr.strip()
 
 
+@pytest.mark.parametrize("daemon", [True, False])
+def test_the_command_skips_the_teardown_despite_daemon_threads_and_waits_for_the_others(fresh_project, tmp_path,
+                                                                                       daemon):
+    # a theme run leaves jupyter_client's heartbeat threads (daemon) behind: they must not
+    # keep main() from ending at once; a non-daemon thread is waited for (its work done).
+    # An object of __main__ is finalised by the interpreter's teardown only: its file
+    # tells whether the teardown ran.
+    done, teardown = tmp_path / "thread-done", tmp_path / "teardown-ran"
+    # the threads run builtins: a function of __main__ would keep its globals alive
+    thread = ("threading.Thread(target=time.sleep, args=(3600,), daemon=True)" if daemon else
+              f"threading.Timer(1, os.write, (os.open({str(done)!r}, os.O_WRONLY | os.O_CREAT), b'yes'))")
+    script = ("import os, sys, threading, time; from osservatorio import cli\n"
+              f"fd = os.open({str(teardown)!r}, os.O_WRONLY | os.O_CREAT)\n"
+              "class Finalised:  # no global looked up while the interpreter tears down\n"
+              "    def __del__(self, write=os.write, fd=fd): write(fd, b'yes')\n"
+              "keep = Finalised()\n"
+              f"{thread}.start()\n"
+              "sys.argv = ['osservatorio', 'themes']; cli.main()\n")
+    env = {**os.environ, "OSSERVATORIO_ROOT": str(fresh_project), "COLUMNS": "250"}
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "coprogettazione-anziani" in res.stdout
+    if daemon:  # ended at once: no teardown, the sleeping thread cut short
+        assert teardown.read_text() == "" and not done.exists()
+    else:  # the Timer's thread waited for, then the normal teardown
+        assert teardown.read_text() == "yes" and done.read_text() == "yes"
+
+
 def test_the_installed_command_is_main():
     import tomllib
 

@@ -333,7 +333,9 @@ def main() -> NoReturn:
     0.4 s after the work is done, on every command. Once the atexit handlers have run
     (logging, jupyter_client's and multiprocessing's cleanups) and the output is flushed,
     nothing in that teardown is needed, so the process ends at once with the command's
-    exit code. With another thread still alive it exits normally, which waits for it."""
+    exit code. With another non-daemon thread still alive it exits normally, which waits
+    for it; daemon threads (jupyter_client's heartbeat channels, jupyter_core's event
+    loop runner after a theme run) would be stopped by the teardown all the same."""
     import atexit
     import sys
     import threading
@@ -348,7 +350,7 @@ def main() -> NoReturn:
     elif not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
-    if threading.active_count() > 1:
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
