@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -38,4 +39,19 @@ def test_the_kernel_imports_of_every_stage_leave_out_scipy_stats_statsmodels_and
             "heavy = [m for m in ('scipy.stats', 'statsmodels', 'scipy.optimize') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_validating_a_design_imports_no_matplotlib(fresh_project):
+    """A batch validates every theme's design in its own process before any worker starts:
+    that check needs the estimators' package, not its figure (matplotlib is 0.9 s)."""
+    code = ("import sys\n"
+            "from osservatorio.running import runner\n"
+            "p = runner.prepare_run('patti-beni-comuni')\n"  # sources and design checked
+            "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
+            "from osservatorio import evaluate\n"
+            "from osservatorio.publishing.event_plots import plot_event_study\n"
+            "assert evaluate.plot_event_study is plot_event_study\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "OSSERVATORIO_ROOT": str(fresh_project)})
     assert res.returncode == 0, res.stderr

@@ -4,6 +4,8 @@ synthetic DiD, ITS; and the sensitivity of event studies to broken parallel tren
 Functions are imported eagerly: several share their module's name (``twfe``), and the
 function, not the module, must be what ``from osservatorio.evaluate import twfe`` gives.
 The designs (which estimators a theme's design uses) are in ``osservatorio.evaluate.designs``.
+The one figure exported here, ``plot_event_study``, is imported on first use: validating
+a theme's design imports this package, and needs no matplotlib (0.9 s).
 """
 
 from osservatorio.evaluate.covariance import Vcov, vcov_crv1, vcov_hc1, vcov_iid
@@ -16,7 +18,6 @@ from osservatorio.evaluate.event_study import (
 )
 from osservatorio.evaluate.heterogeneity import EqualityTest, by_moderator, equality_test
 from osservatorio.evaluate.honest import HonestResult, honest_did, honest_sensitivity
-from osservatorio.publishing.event_plots import plot_event_study
 from osservatorio.evaluate.results import EffectResult
 from osservatorio.evaluate.few_treated import randomization_inference, wild_cluster_bootstrap
 from osservatorio.evaluate.its import ItsResult, interrupted_time_series
@@ -60,3 +61,10 @@ __all__ = [
     "wild_cluster_bootstrap",
 ]
 
+
+def __getattr__(name: str):
+    if name == "plot_event_study":
+        from osservatorio.publishing.event_plots import plot_event_study
+
+        return plot_event_study
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
