@@ -32,12 +32,21 @@ def its_fit(df: pd.DataFrame, observed: str, fitted: str, counterfactual: str, x
 
 
 def acceptability_curve(amounts, probs, xlabel: str, ylabel: str, title: str, point: float | None = None,
-                        point_label: str = ""):
+                        point_label: str = "", lang: str = "it"):
     """Probability that the practice costs less than each amount per unit of outcome
-    gained (log amounts), with the point estimate of the ratio marked when it is defined."""
+    gained (log amounts), with the point estimate of the ratio marked when it is defined.
+
+    The amounts on the axis are written as numbers in the language's format (1.000, not
+    10 with exponent 3): plainer for the reader, and no mathtext parser to build (0.3 s)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    from osservatorio.publishing.text import fmt_number
+
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.plot(amounts, [100 * p for p in probs], color="#1f77b4")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: fmt_number(x, lang, 0 if x >= 1 else 2)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(0, 100)
     ax.axhline(50, color="grey", linewidth=0.8, linestyle=":")
     if point is not None:

@@ -498,7 +498,7 @@ def _show_cost_and_value(ctx: StageContext, out: dict, summary, band) -> None:
                                          t("syn.cost.col.amount", lang, unit=unit), t("syn.cost.col.prob", lang),
                                          t("syn.cost.ceac_title", lang),
                                          point=ce["euro"] if ce and ce["stato"] == "definito" else None,
-                                         point_label=t("syn.cost.ceac_point", lang))
+                                         point_label=t("syn.cost.ceac_point", lang), lang=lang)
         ctx.save_figure(fig, "curva_accettabilita")
         show.figure(fig)
         show.table(pd.DataFrame({t("syn.cost.col.amount", lang, unit=unit): [c["euro"] for c in out["curva_accettabilita"]],
