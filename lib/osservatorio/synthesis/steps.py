@@ -318,9 +318,26 @@ def _site_label(ctx: StageContext, sites: pd.DataFrame, names: dict) -> pd.Serie
 
 
 def _reasons(ctx: StageContext, ranked: pd.DataFrame, sites: pd.DataFrame) -> list[str]:
+    """Why each unit is ranked where it is, in words. One sentence per unit (thousands of
+    comuni), from parts that depend on its site or its out-of-support moderators written
+    once per site and per set of moderators."""
     lang, th = ctx.lang, ctx.theme
     unit = getattr(th.outcome_unit, lang)
-    by_site = {row["site"]: row for row in sites.to_dict("records")}
+    about_site = {row["site"]: {"site": row["label"], "site_area": row.get("ripartizione", "–"),
+                                "site_class": row.get("classe_ampiezza", "–"),
+                                "site_o65": fmt_number(row.get("quota_over65_pct"), lang, 1),
+                                "site_ets": fmt_number(row.get("ets_per_10000"), lang, 1)}
+                  for row in sites.to_dict("records")}
+    supports: dict[str, str] = {}
+
+    def support(mods: str) -> str:
+        if mods not in supports:
+            supports[mods] = (t("syn.transfer.reason.in_support", lang) if not mods else
+                              t("syn.transfer.reason.out_support", lang, mods=", ".join(
+                                  t(f"syn.transfer.mod.{m}", lang) for m in mods.split(" | "))))
+        return supports[mods]
+
+    nopred, worked = t("syn.transfer.reason.nopred", lang), t("syn.transfer.reason.worked", lang)
     out = []
     for r in ranked.itertuples(index=False):
         if r.pred == r.pred:
@@ -328,17 +345,9 @@ def _reasons(ctx: StageContext, ranked: pd.DataFrame, sites: pd.DataFrame) -> li
                           lo=fmt_number(r.pi_low, lang, 2), hi=fmt_number(r.pi_high, lang, 2),
                           prob=fmt_number(100 * r.prob_beneficio, lang, 0))
         else:
-            pred_text = t("syn.transfer.reason.nopred", lang)
-        s = by_site[r.sito_simile]
-        support = (t("syn.transfer.reason.in_support", lang) if not r.fuori_supporto else
-                   t("syn.transfer.reason.out_support", lang, mods=", ".join(
-                       t(f"syn.transfer.mod.{m}", lang) for m in r.fuori_supporto.split(" | "))))
-        out.append(t("syn.transfer.reason", lang, pred_text=pred_text, site=s["label"],
-                     site_area=s.get("ripartizione", "–"), site_class=s.get("classe_ampiezza", "–"),
-                     site_o65=fmt_number(s.get("quota_over65_pct"), lang, 1),
-                     site_ets=fmt_number(s.get("ets_per_10000"), lang, 1),
-                     worked=t("syn.transfer.reason.worked", lang) if r.sito_ha_funzionato else "",
-                     support=support))
+            pred_text = nopred
+        out.append(t("syn.transfer.reason", lang, pred_text=pred_text, **about_site[r.sito_simile],
+                     worked=worked if r.sito_ha_funzionato else "", support=support(r.fuori_supporto)))
     return out
 
 
