@@ -55,3 +55,17 @@ def test_validating_a_design_imports_no_matplotlib(fresh_project):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "OSSERVATORIO_ROOT": str(fresh_project)})
     assert res.returncode == 0, res.stderr
+
+
+def test_a_run_starts_its_kernel_before_importing_papermill(tmp_path):
+    """The kernel manager imports its client class when it is created: that class must not
+    bring papermill and nbformat (0.5 s) in before the kernel starts booting."""
+    code = ("import sys, pathlib\n"
+            "from osservatorio.running import runner\n"
+            f"with runner.theme_kernel(pathlib.Path({str(tmp_path)!r})) as get:\n"
+            "    km = get()\n"
+            "    assert km.has_kernel\n"
+            "    late = [m for m in ('papermill', 'nbformat', 'pandas') if m in sys.modules]\n"
+            "    assert not late, late\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

@@ -168,7 +168,7 @@ class _Worker:
 # What the fork server imports once, so that every worker forks with it: the package's
 # runner and, beyond it, what a theme run imports in its worker: jupyter_client and
 # papermill to drive the kernel, pandas and nbconvert for the report (about 1.5 s a worker).
-WORKER_PRELOAD = (__name__, "jupyter_client.manager", "osservatorio.running.engine",
+WORKER_PRELOAD = (__name__, "jupyter_client.manager", "osservatorio.running.client", "osservatorio.running.engine",
                   "osservatorio.publishing.report", "nbconvert.exporters.html")
 
 

@@ -273,7 +273,7 @@ def theme_kernel(cwd: Path, warm: list[int] | None = None):
             sockets = kernel_ipc_prefix(connection_file)
             transport = {"transport": "ipc", "ip": str(sockets)} if sockets else {}
             km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(connection_file),
-                               client_class="osservatorio.running.engine.ReadyKernelClient", **transport)
+                               client_class="osservatorio.running.client.ReadyKernelClient", **transport)
             extra = [f"--IPKernelApp.exec_lines={warm_imports(warm)}"] if warm else []
             holder["km"] = km  # shut down below even if starting is interrupted
             km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd), **kernel_launch_options())
