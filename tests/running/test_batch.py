@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -57,28 +56,3 @@ def test_batch_starts_the_longest_themes_first(fresh_project, monkeypatch):
     # the damaged manifest is no previous run: validated again, nothing reused or skipped on its word
     assert batch.latest_manifest("coprogettazione-anziani") is None
 
-
-def test_the_fork_server_preloads_modules_that_exist_and_a_bad_batch_starts_no_server(fresh_project, tmp_path):
-    """multiprocessing skips a preload module it cannot import without a word: each one must
-    import. The server is started only once a theme is to be validated and run."""
-    import importlib
-    import subprocess
-    import sys
-
-    from osservatorio.running.batch import WORKER_PRELOAD
-
-    for name in WORKER_PRELOAD:
-        importlib.import_module(name)
-    theme = tmp_path / "bad.yaml"
-    theme.write_text("id: bad\ndesign: nessuno\n", encoding="utf-8")
-    code = ("import multiprocessing.forkserver as f, sys\n"
-            "from osservatorio.running.batch import run_batch\n"
-            "from osservatorio.exceptions import InputError\n"
-            "try:\n"
-            f"    run_batch([{str(theme)!r}], workers=1)\n"
-            "except InputError:\n"
-            "    pass\n"
-            "assert f._forkserver._forkserver_pid is None, 'fork server started'\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "OSSERVATORIO_ROOT": str(fresh_project)})
-    assert res.returncode == 0, res.stderr
