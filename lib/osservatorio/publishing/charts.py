@@ -37,16 +37,30 @@ def acceptability_curve(amounts, probs, xlabel: str, ylabel: str, title: str, po
     gained (log amounts), with the point estimate of the ratio marked when it is defined.
 
     The amounts on the axis are written as numbers in the language's format (1.000, not
-    10 with exponent 3): plainer for the reader, and no mathtext parser to build (0.3 s)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    10 with exponent 3): plainer for the reader, and no mathtext parser to build (0.3 s).
+    Powers of ten are labelled; on an axis of at most two and a half decades, 2 and 5
+    times them too, so a narrow range still has labels."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
 
     from osservatorio.publishing.text import fmt_number
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.plot(amounts, [100 * p for p in probs], color="#1f77b4")
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: fmt_number(x, lang, 0 if x >= 1 else 2)))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+
+    def amount(x, _pos=None) -> str:
+        return fmt_number(x, lang, 0 if x >= 1 else 2)
+
+    def minor(x, _pos=None) -> str:
+        lo, hi = ax.get_xlim()
+        mantissa = x / 10 ** math.floor(math.log10(x) + 1e-9)
+        few_decades = math.log10(hi / lo) <= 2.5
+        return amount(x) if few_decades and min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
+
+    ax.xaxis.set_major_formatter(FuncFormatter(amount))
+    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
     ax.set_ylim(0, 100)
     ax.axhline(50, color="grey", linewidth=0.8, linestyle=":")
     if point is not None:
