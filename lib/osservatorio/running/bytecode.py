@@ -10,8 +10,12 @@ measured); a run imports about a fifth of them.
 ``python -m osservatorio.running.bytecode`` (``make env`` runs it with bytecode writing
 on) imports what the project imports: every module named in an import statement of the
 ``osservatorio`` package, at module level or inside a function (read from the source with
-``ast``, so a new lazy import is included without editing a list), plus the kernel's own
-start-up stack (``ipykernel``). Python writes each module's ``.pyc`` as it imports it;
+``ast``, so a new lazy import is included without editing a list), every module of the
+package itself (the command line and the stages' step modules are imported by no other
+module), the kernel's own start-up stack (``ipykernel``), and ``LAZY_MODULES``: what the
+libraries import inside their own functions when a run first uses a feature (a styled
+table, a parquet file, a PNG, papermill's parameter formatting), which no import
+statement of the package names. Python writes each module's ``.pyc`` as it imports it;
 later processes read them, with or without ``PYTHONDONTWRITEBYTECODE``. A module missed
 here is compiled in memory when used: slower, never wrong (Python checks each ``.pyc``
 against its source).
@@ -27,6 +31,33 @@ from pathlib import Path
 
 # What a kernel imports before any cell runs (ipykernel_launcher): not named by the package.
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger")
+# Imported by the libraries inside their functions, on first use of a feature a run
+# calls: missing here, each was compiled from source in every command and kernel of a run
+# (0.14 s in a run's command, 0.11 s in its kernel, measured). Found by listing, after a
+# run, the loaded modules that have no .pyc; tests/running/test_bytecode.py repeats that
+# check on a stage's cells.
+LAZY_MODULES = (
+    # pandas: DataFrame.style (report tables), to_csv, to_dict, to_html, pivots
+    "pandas.io.formats.style", "pandas.io.formats.style_render", "pandas.io.formats.csvs",
+    "pandas.io.formats.html", "pandas.core.methods.to_dict", "pandas.core.reshape.reshape",
+    "pandas.core.arrays.arrow.extension_types",
+    # pyarrow: parquet files of the stages and the caches
+    "pyarrow.parquet", "pyarrow.parquet.core", "pyarrow.dataset", "pyarrow.pandas_compat",
+    "pyarrow.vendored.version", "pyarrow.substrait",
+    # matplotlib's Agg canvas and Pillow's image plugins, when a figure is saved as PNG
+    "matplotlib.backends.backend_agg", "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
+    "PIL.JpegPresets", "PIL.PpmImagePlugin", "PIL.features",
+    # papermill formats the injected parameters with black (which reads gitignore patterns)
+    "black.files", "black.output", "black.report", "blib2to3.pgen2", "_black_version", "pathspec",
+    "pathspec.gitignore", "pathspec.pathspec", "pathspec.patterns.gitwildmatch", "pathspec.patterns.gitignore.basic",
+    "pathspec.patterns.gitignore.spec", "pathspec._backends.simple.pathspec", "pathspec._backends.simple.gitignore",
+    "pathspec._backends.hyperscan.pathspec", "pathspec._backends.hyperscan.gitignore",
+    "pathspec._backends.re2.pathspec", "pathspec._backends.re2.gitignore",
+    # the report (nbconvert's markdown plugins and templates) and the command line
+    "mistune.plugins.def_list", "mistune.plugins.task_lists", "mistune.plugins.url", "jinja2.ext",
+    "pygments.styles.default", "rich._emoji_codes", "rich._unicode_data.unicode17-0-0", "typer._adapters",
+    "typer._click.decorators", "pydantic.type_adapter", "pydantic._internal._dataclasses",
+)
 # Compiled by a second process while the first compiles the numeric stack (numpy, pandas,
 # scipy, matplotlib, ...), which none of these import: the kernel, notebook and command
 # line stacks. Only a split of the work: a name missing here is compiled by the first.
@@ -48,9 +79,20 @@ def imported_modules(package_dir: Path) -> list[str]:
     return sorted(names)
 
 
+def package_modules(package_dir: Path) -> list[str]:
+    """Every module of the package in ``package_dir`` (named from its parent folder)."""
+    root = package_dir.parent
+    return sorted(".".join(path.relative_to(root).with_suffix("").parts[:-1] if path.name == "__init__.py"
+                           else path.relative_to(root).with_suffix("").parts)
+                  for path in package_dir.rglob("*.py"))
+
+
 def modules() -> list[str]:
-    """What to import: the package's imports, then the kernel's."""
-    return [*imported_modules(Path(__file__).resolve().parents[1]), *KERNEL_MODULES]
+    """What to import: the package's imports, its own modules, the kernel's start-up and
+    the libraries' lazy imports."""
+    package_dir = Path(__file__).resolve().parents[1]
+    names = [*imported_modules(package_dir), *package_modules(package_dir), *KERNEL_MODULES, *LAZY_MODULES]
+    return list(dict.fromkeys(names))
 
 
 def precompile(names: list[str]) -> tuple[int, list[str]]:
@@ -84,9 +126,12 @@ def main() -> None:
     other = subprocess.Popen([sys.executable, "-m", "osservatorio.running.bytecode", "--second"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     second = {name.split(".")[0] for name in SECOND_PROCESS}
-    names = [m for m in modules() if m.split(".")[0] not in second]
-    # third-party first: the package's own modules import the second process's stacks too
-    names = sorted(names, key=lambda m: m.startswith("osservatorio")) + list(SECOND_PROCESS)
+    everything = modules()
+    names = [m for m in everything if m.split(".")[0] not in second]
+    # third-party first: the package's own modules import the second process's stacks too;
+    # last, the second process's packages' other modules (typer's, jinja2's lazy ones)
+    names = (sorted(names, key=lambda m: m.startswith("osservatorio")) + list(SECOND_PROCESS)
+             + [m for m in everything if m.split(".")[0] in second])
     loaded, missing = precompile(names)
     other.wait()
     print(f"bytecode compiled for {loaded} modules" + (f" (not installed: {', '.join(missing)})" if missing else ""))
