@@ -16,7 +16,7 @@ from osservatorio import paths
 from osservatorio.exceptions import OsservatorioError, ThemeError
 from osservatorio.running.locks import DEFAULT_TIMEOUT_S
 from osservatorio.running.stopping import Interrupted, install_handlers
-from osservatorio.themes import Language
+from osservatorio.languages import Language
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="osservatorio: action-research workbench for the Observatory of the Social Economy.")
@@ -131,11 +131,18 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
     """Run one theme: the stages whose inputs changed (the others are reused from the last
     successful run), report, findings, then rebuild the site. Another run of the same
     theme is waited for. Ctrl-C stops it: nothing is published (exit 130)."""
+    from osservatorio.running.runner import early_kernel
+
+    install_handlers()
+    with early_kernel():  # the kernel boots while the theme is read and the run planned
+        _run_one(theme, force, from_stage, lang, lock_timeout)
+
+
+def _run_one(theme: str, force: bool, from_stage: int | None, lang: str | None, lock_timeout: float) -> NoReturn:
     from osservatorio.exceptions import InputError
     from osservatorio.running.runner import run_theme
     from osservatorio.themes import STAGE_NOTEBOOKS
 
-    install_handlers()
     before = _latest_links()
     overrides = {"language": lang} if lang else None
     outcome = None

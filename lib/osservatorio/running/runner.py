@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from osservatorio import paths
 from osservatorio.exceptions import InputError
@@ -37,7 +37,9 @@ from osservatorio.running.provenance import (fingerprint, git_commit, input_hash
                                               stage_fingerprints)
 from osservatorio.running.stopping import deferred, kernel_launch_options
 from osservatorio.running.writing import OutputError, atomic_write_text, is_disk_full, os_error_message
-from osservatorio.themes import STAGE_NOTEBOOKS, Theme, load_theme
+
+if TYPE_CHECKING:
+    from osservatorio.themes import Theme
 
 LATEST = "latest"
 # Kernels log only errors: their start-up warnings would drown the batch progress.
@@ -101,7 +103,7 @@ def prepare_run(theme: str | Path, overrides: dict[str, Any] | None = None, vali
     notebook runs. Without ``validate`` only the theme file is read and the sources
     hashed: enough to decide whether the run is up to date; ``validate_sources`` then
     does the rest."""
-    from osservatorio.themes import resolve_theme_path
+    from osservatorio.themes import load_theme, resolve_theme_path
 
     t = load_theme(theme, overrides)
     if t.data_source == "demo":
@@ -243,40 +245,107 @@ STAGE_MODULES: dict[int, str] = {10: "osservatorio.indicators.steps", 20: "osser
                                  30: "osservatorio.evaluate.designs", 40: "osservatorio.synthesis.steps"}
 
 
-def warm_imports(stages: list[int]) -> str:
+def warm_imports(stages: list[int], gate: bool = False) -> str:
     """One line of code importing the modules of ``stages`` without binding a name the
-    notebooks could see (``%reset`` between stages keeps modules, not names)."""
+    notebooks could see (``%reset`` between stages keeps modules, not names). With
+    ``gate`` (a kernel started early), it then waits for the run's order (running.gate)."""
     modules = ["osservatorio.running.stage", "matplotlib.pyplot"] + [STAGE_MODULES[s] for s in stages]
-    return (f"import importlib as _w, gc as _g; [_w.import_module(_m) for _m in {modules!r}]; _g.freeze(); "
+    wait = "_w.import_module('osservatorio.running.gate').wait_for_run(); " if gate else ""
+    return (f"import importlib as _w, gc as _g; [_w.import_module(_m) for _m in {modules!r}]; {wait}_g.freeze(); "
             "del _w, _g")
+
+
+def _start_kernel(cwd: Path, exec_lines: str | None, holder: dict[str, Any], **launch: Any):
+    """Create the kernel manager (into ``holder``, so it is shut down even if starting is
+    interrupted) and start the kernel in ``cwd``."""
+    from jupyter_client.manager import KernelManager
+
+    ensure_kernel()
+    # the connection file (it holds the kernel's key) names this process, so a leftover
+    # of a killed run is found and removed (leftovers.kernel_leftovers)
+    connection_file = kernel_connection_file()
+    sockets = kernel_ipc_prefix(connection_file)
+    transport = {"transport": "ipc", "ip": str(sockets)} if sockets else {}
+    km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(connection_file),
+                       client_class="osservatorio.running.client.ReadyKernelClient", **transport)
+    extra = [f"--IPKernelApp.exec_lines={exec_lines}"] if exec_lines else []
+    holder["km"] = km
+    km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd), **kernel_launch_options(), **launch)
+    return km
+
+
+# The kernel ``early_kernel`` started, and the write end of its gate, until a theme run
+# takes them (theme_kernel) or the command ends.
+_EARLY: dict[str, Any] = {}
+
+
+@contextmanager
+def early_kernel():
+    """Start a theme run's kernel now, before the theme is read and the run planned; the
+    first ``theme_kernel`` inside takes it. ``osservatorio run`` wraps its whole work in
+    this: the kernel boots (2-3 s) while the command reads the theme, hashes the sources,
+    takes the lock and plans, instead of after. It waits at its gate (running.gate) for the
+    run folder and the stages to import; a run found up to date, a bad theme or an
+    interrupt closes the gate and shuts the kernel down. If the kernel cannot start here,
+    the run starts its own (and reports what is wrong)."""
+    from osservatorio.running.gate import GATE_ENV
+
+    read, write = os.pipe()
+    holder: dict[str, Any] = {}
+    try:
+        os.environ["OSSERVATORIO_ROOT"] = str(paths.project_root())  # as the run sets it for its kernel
+        _start_kernel(paths.project_root(), warm_imports([], gate=True), holder,
+                      env={**os.environ, GATE_ENV: str(read)}, pass_fds=(read,))
+        _EARLY.update(km=holder["km"], gate=write)
+    except Exception:  # noqa: BLE001 - the run's own kernel start reports the problem
+        os.close(write)
+        if "km" in holder:
+            _shutdown(holder["km"])
+    finally:
+        os.close(read)
+    try:
+        yield
+    finally:
+        gate, km = _EARLY.pop("gate", None), _EARLY.pop("km", None)
+        if gate is not None:
+            os.close(gate)  # nothing written: the kernel ends itself
+        if km is not None:
+            _shutdown(km)
+
+
+def _take_early_kernel(cwd: Path, stages: list[int]):
+    """The kernel ``early_kernel`` started, sent to ``cwd`` with the modules of
+    ``stages`` to import; None if there is none."""
+    km, gate = _EARLY.pop("km", None), _EARLY.pop("gate", None)
+    if km is None:
+        return None
+    try:
+        os.write(gate, json.dumps({"cwd": str(cwd), "modules": [STAGE_MODULES[s] for s in stages]}).encode())
+    except OSError:  # the kernel is dead: papermill finds it so and the stage fails with that
+        pass
+    finally:
+        os.close(gate)
+    return km
 
 
 @contextmanager
 def theme_kernel(cwd: Path, warm: list[int] | None = None):
-    """One kernel for the stages of a theme run (always shut down). With ``warm`` (the
-    stages to run) it starts at once and imports their modules while booting; else on
-    first use.
+    """One kernel for the stages of a theme run (always shut down): the one
+    ``early_kernel`` started, else a new one. With ``warm`` (the stages to run) it starts
+    at once and imports their modules while booting; else on first use.
 
     Starting a kernel and importing the scientific stack cost seconds per stage; the
     stages share the kernel, but not their variables: ``reset_namespace`` empties it
     before each stage, so stages still hand data over through files only."""
-    from jupyter_client.manager import KernelManager
-
     holder: dict[str, Any] = {}
 
-    def get() -> KernelManager:
+    def get():
         if "km" not in holder:
-            ensure_kernel()
-            # the connection file (it holds the kernel's key) names this process, so a
-            # leftover of a killed run is found and removed (leftovers.kernel_leftovers)
-            connection_file = kernel_connection_file()
-            sockets = kernel_ipc_prefix(connection_file)
-            transport = {"transport": "ipc", "ip": str(sockets)} if sockets else {}
-            km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(connection_file),
-                               client_class="osservatorio.running.client.ReadyKernelClient", **transport)
-            extra = [f"--IPKernelApp.exec_lines={warm_imports(warm)}"] if warm else []
-            holder["km"] = km  # shut down below even if starting is interrupted
-            km.start_kernel(extra_arguments=KERNEL_ARGUMENTS + extra, cwd=str(cwd), **kernel_launch_options())
+            early = _take_early_kernel(cwd, warm or [])
+            if early is not None:
+                holder["km"] = early
+            else:
+                _start_kernel(cwd, warm_imports(warm) if warm else None, holder)
         return holder["km"]
 
     try:
@@ -391,6 +460,7 @@ def _execute_stages(prepared: PreparedRun, tmp_dir: Path, plan: dict[int, dict[s
     import papermill as pm
 
     from osservatorio.running.engine import ENGINE_NAME
+    from osservatorio.themes import STAGE_NOTEBOOKS
 
     params = {"theme_id": prepared.theme_ref, "run_dir": str(tmp_dir), "overrides": prepared.overrides}
     nb_out = tmp_dir / "notebooks"
