@@ -131,24 +131,17 @@ def run(theme: Annotated[str, typer.Argument(help="a theme id or the path of a t
     """Run one theme: the stages whose inputs changed (the others are reused from the last
     successful run), report, findings, then rebuild the site. Another run of the same
     theme is waited for. Ctrl-C stops it: nothing is published (exit 130)."""
-    from osservatorio.running.runner import early_kernel
+    from osservatorio.exceptions import InputError
+    from osservatorio.running.runner import early_kernel, run_theme
 
     install_handlers()
-    with early_kernel():  # the kernel boots while the theme is read and the run planned
-        _run_one(theme, force, from_stage, lang, lock_timeout)
-
-
-def _run_one(theme: str, force: bool, from_stage: int | None, lang: str | None, lock_timeout: float) -> NoReturn:
-    from osservatorio.exceptions import InputError
-    from osservatorio.running.runner import run_theme
-    from osservatorio.themes import STAGE_NOTEBOOKS
-
     before = _latest_links()
     overrides = {"language": lang} if lang else None
     outcome = None
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=False) as progress:
+        # the kernel boots while the theme is read and the run planned; ended if not used
+        with early_kernel(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=err, transient=False) as progress:
             task = progress.add_task(escape(theme), total=None)
 
             def on_stage(tid: str, stage: int, status: str) -> None:
@@ -161,9 +154,12 @@ def _run_one(theme: str, force: bool, from_stage: int | None, lang: str | None, 
                 _say(f"{theme}: {text}", progress.console)
 
             try:
-                if from_stage is not None and from_stage not in STAGE_NOTEBOOKS:
-                    raise InputError(f"--from-stage {from_stage} is not a stage; allowed: "
-                                     f"{', '.join(map(str, STAGE_NOTEBOOKS))}")
+                if from_stage is not None:
+                    from osservatorio.themes import STAGE_NOTEBOOKS
+
+                    if from_stage not in STAGE_NOTEBOOKS:
+                        raise InputError(f"--from-stage {from_stage} is not a stage; allowed: "
+                                         f"{', '.join(map(str, STAGE_NOTEBOOKS))}")
                 outcome = run_theme(theme, force=force, overrides=overrides, on_stage=on_stage, from_stage=from_stage,
                                     lock_timeout=lock_timeout, on_wait=on_wait)
             except OsservatorioError as exc:

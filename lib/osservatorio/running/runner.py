@@ -297,10 +297,12 @@ def early_kernel():
         _start_kernel(paths.project_root(), warm_imports([], gate=True), holder,
                       env={**os.environ, GATE_ENV: str(read)}, pass_fds=(read,))
         _EARLY.update(km=holder["km"], gate=write)
-    except Exception:  # noqa: BLE001 - the run's own kernel start reports the problem
+    except BaseException as exc:  # an interrupt while starting, or a failure the run's own start reports
         os.close(write)
         if "km" in holder:
             _shutdown(holder["km"])
+        if not isinstance(exc, Exception):
+            raise
     finally:
         os.close(read)
     try:
