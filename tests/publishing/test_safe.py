@@ -340,6 +340,9 @@ def test_site_pages_and_catalogue_escape_and_neutralise(tmp_path, monkeypatch):
     assert json.loads(written["json"].read_text(encoding="utf-8"))["findings"][0]["pratica"] == theme.practice.it
     back = pd.read_csv(written["csv"])
     assert back.loc[0, "pratica"] == "'" + theme.practice.it and back.loc[0, "effetto"] == -0.5
+    # the catalogue (new at every build) leaves nothing in the workbook cache
+    workbooks = tmp_path / "outputs" / ".cache" / "workbooks"
+    assert not workbooks.is_dir() or not any(workbooks.iterdir())
 
 
 # --- end to end --------------------------------------------------------------------

@@ -175,7 +175,9 @@ def _write_xlsx(path: Path, frame: pd.DataFrame, lang: str, generated: str) -> N
     book = codebook(frame.columns, lang)
     sheets["codebook"] = book
     layout["codebook"] = {"widths": dict(zip(book.columns, (34, 100)))}
-    write_xlsx(path, sheets, layout)
+    # not kept in the workbook cache: the catalogue changes with every run (its time, the
+    # findings' run ids), so each site build stored an entry no later build could use
+    write_xlsx(path, sheets, layout, cache=False)
 
 
 def _sheet_name(theme: str, existing) -> str:
