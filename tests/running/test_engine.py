@@ -28,12 +28,15 @@ def _notebook(path: Path, cells: list[str]) -> Path:
 
 
 def _saves(monkeypatch) -> list[str]:
-    """Each write of the executed notebook by papermill's execution manager."""
+    """Each write of the executed notebook: by papermill's execution manager (at the start,
+    per cell, on its timer) and by ``execute_notebook`` at the end."""
     import papermill.engines as engines
+    import papermill.execute as execute
 
     calls: list[str] = []
-    real = engines.write_ipynb
-    monkeypatch.setattr(engines, "write_ipynb", lambda nb, path: (calls.append(path), real(nb, path)))
+    for module in (engines, execute):
+        real = module.write_ipynb
+        monkeypatch.setattr(module, "write_ipynb", lambda nb, path, _real=real: (calls.append(path), _real(nb, path)))
     return calls
 
 
@@ -54,7 +57,9 @@ def test_the_notebook_is_written_at_start_and_end_not_per_cell(tmp_path, monkeyp
                         progress_bar=False)
     ours = len(saves)
     pm.execute_notebook(str(src), str(tmp_path / "default.ipynb"), kernel_name=KERNEL_NAME, progress_bar=False)
-    assert ours == 2 and len(saves) - ours >= 24  # papermill's default: before and after every cell
+    # once when the stage starts, once (papermill's final write) when it ends; papermill's
+    # default: before and after every cell
+    assert ours == 2 and len(saves) - ours >= 24
     assert _outputs(tmp_path / "ours.ipynb") == [f"{i}\n" for i in range(12)]
 
 
